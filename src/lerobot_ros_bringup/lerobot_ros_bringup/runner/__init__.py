@@ -1,0 +1,1 @@
+"""Starts graph descriptions as processes, without the `launch` package."""
