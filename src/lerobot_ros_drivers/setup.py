@@ -18,7 +18,7 @@ setup(
     zip_safe=True,
     maintainer="lerobot-ros maintainers",
     maintainer_email="maintainers@lerobot-ros.dev",
-    description="SO-100/SO-101 Feetech arm drivers, teleoperation, cameras, force/torque sensor and simulated hardware.",
+    description="SO-100/SO-101 Feetech arm drivers, teleoperation, cameras, force/torque sensor, simulated hardware.",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [],

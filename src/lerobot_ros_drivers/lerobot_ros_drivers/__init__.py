@@ -1,1 +1,1 @@
-"""SO-100/SO-101 Feetech arm drivers, teleoperation, cameras, force/torque sensor and simulated hardware for lerobot-ros."""
+"""SO-100/SO-101 Feetech arm drivers, teleoperation, cameras, force/torque sensor and simulated hardware."""

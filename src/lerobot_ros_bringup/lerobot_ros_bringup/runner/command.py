@@ -14,6 +14,4 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND = Command(
-    help="start a graph (teleop, record, rollout, ...) as processes", configure=_configure, run=_run
-)
+COMMAND = Command(help="start a graph (teleop, record, rollout, ...) as processes", configure=_configure, run=_run)
