@@ -30,6 +30,11 @@ done
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 fail() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
+# One setup at a time per workspace (parallel builds into the same install/ corrupt it).
+mkdir -p "$WS/log"
+exec 9>"$WS/log/.setup.lock"
+flock 9
+
 # ---------------------------------------------------------------- prerequisites
 command -v "$PYTHON" >/dev/null 2>&1 ||
   fail "$PYTHON not found. The ROS 2 Kilted wheels need CPython 3.11: install it (e.g. 'apt install python3.11 python3.11-venv' or pyenv) or set PYTHON=/path/to/python3.11."
