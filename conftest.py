@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["lerobot_ros_bringup.testing.fixtures"]
+
 WORKSPACE = Path(__file__).resolve().parent
 SHARED_REFERENCE = WORKSPACE.parent / "shared" / "reference"
 REFERENCE_PYTHON = WORKSPACE / ".venv-lerobot" / "bin" / "python"

@@ -1,0 +1,114 @@
+"""An rclpy node for tests: subscribe, wait, publish, call services, from plain test code."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.qos import QoSProfile
+
+from lerobot_ros_drivers.common.qos import subscriber_qos
+
+
+class RosProbe:
+    """Owns an rclpy context and node spinning in a background thread."""
+
+    def __init__(self, name: str = "test_probe") -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
+        self._executor = MultiThreadedExecutor(context=self.context)
+        self._executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self._executor.spin()
+        except Exception:  # the context was shut down
+            return
+
+    # --- graph introspection
+    def topic_names(self) -> set[str]:
+        return {name for name, _ in self.node.get_topic_names_and_types()}
+
+    def missing_interfaces(
+        self, *, topics: Iterable[str] = (), services: Iterable[str] = (), actions: Iterable[str] = ()
+    ) -> list[str]:
+        missing = []
+        for topic in topics:
+            if self.node.count_publishers(topic) == 0:
+                missing.append(f"topic {topic}")
+        service_names = {name for name, _ in self.node.get_service_names_and_types()}
+        missing += [f"service {s}" for s in services if s not in service_names]
+        missing += [f"action {a}" for a in actions if f"{a}/_action/send_goal" not in service_names]
+        return missing
+
+    # --- messages
+    def collect(self, topic: str, msg_type: type, qos: QoSProfile | None = None) -> list[Any]:
+        """Start collecting messages of `topic` into the returned list (appended as they arrive)."""
+        received: list[Any] = []
+        self.node.create_subscription(msg_type, topic, received.append, qos or subscriber_qos())
+        return received
+
+    def wait_for_message(
+        self,
+        topic: str,
+        msg_type: type,
+        timeout: float = 30.0,
+        predicate: Callable[[Any], bool] | None = None,
+        qos: QoSProfile | None = None,
+    ) -> Any:
+        event = threading.Event()
+        found: list[Any] = []
+
+        def on_message(msg: Any) -> None:
+            if not event.is_set() and (predicate is None or predicate(msg)):
+                found.append(msg)
+                event.set()
+
+        subscription = self.node.create_subscription(msg_type, topic, on_message, qos or subscriber_qos())
+        try:
+            if not event.wait(timeout):
+                raise AssertionError(
+                    f"no {'matching ' if predicate else ''}message on {topic} within {timeout:.0f} s "
+                    f"(publishers: {self.node.count_publishers(topic)})"
+                )
+            return found[0]
+        finally:
+            self.node.destroy_subscription(subscription)
+
+    def publisher(self, topic: str, msg_type: type, qos: QoSProfile | int = 10):
+        return self.node.create_publisher(msg_type, topic, qos)
+
+    def call_service(self, name: str, srv_type: type, request: Any = None, timeout: float = 30.0) -> Any:
+        client = self.node.create_client(srv_type, name)
+        try:
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise AssertionError(f"service {name} not available within {timeout:.0f} s")
+            future = client.call_async(request if request is not None else srv_type.Request())
+            deadline = time.monotonic() + timeout
+            while not future.done():
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"service {name} did not answer within {timeout:.0f} s")
+                time.sleep(0.01)
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 30.0, message: str = "") -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(message or f"condition not met within {timeout:.0f} s")
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        self._executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+        self._thread.join(timeout=2.0)

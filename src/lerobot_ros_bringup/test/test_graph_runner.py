@@ -1,0 +1,195 @@
+"""The runner starts real node processes that talk over DDS, and stops them all."""
+
+from __future__ import annotations
+
+import io
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from lerobot_ros_bringup.graph import Argument, Graph, GraphError, NodeSpec
+from lerobot_ros_bringup.graph.description import parse_launch_arguments
+from lerobot_ros_bringup.runner import GraphRunner, node_command
+from lerobot_ros_bringup.runner.processes import live_processes_in_group
+from lerobot_ros_msgs.msg import EpisodeEvent
+
+
+def _talker_relay(tmp_path: Path, task: str = "pick the cube") -> list[NodeSpec]:
+    params_file = tmp_path / "relay.yaml"
+    params_file.write_text("/**:\n  ros__parameters:\n    suffix: ' (relayed)'\n")
+    return [
+        NodeSpec(
+            "runner_test_pkg",
+            "talker",
+            name="talker",
+            namespace="arm",
+            parameters=[{"task": task, "episode_index": 7}],
+            remappings=[("events", "/bus/events")],
+        ),
+        NodeSpec(
+            "runner_test_pkg",
+            "relay",
+            name="relay",
+            parameters=[params_file],
+            remappings=[("events", "/bus/events"), ("relayed", "/bus/out")],
+        ),
+    ]
+
+
+def test_nodes_exchange_custom_messages_with_parameters_and_remappings(fake_overlay, ros_graph, ros_probe, tmp_path):
+    ros_graph(_talker_relay(tmp_path), topics=["/bus/events", "/bus/out"])
+
+    msg = ros_probe.wait_for_message("/bus/out", EpisodeEvent, timeout=30)
+
+    assert msg.task == "pick the cube (relayed)"  # talker's dict parameter + relay's YAML file parameter
+    assert msg.episode_index == 7
+    assert msg.event == EpisodeEvent.END
+    assert "/arm/talker" in ros_probe.node.get_fully_qualified_node_names()
+
+
+def test_command_line_matches_launch_ros_conventions(fake_overlay, tmp_path):
+    talker, relay = _talker_relay(tmp_path)
+    command = node_command(talker, tmp_path)
+    assert command[0].endswith("lib/runner_test_pkg/talker")
+    assert command[1:7] == ["--ros-args", "-r", "__node:=talker", "-r", "__ns:=/arm", "--params-file"]
+    assert (Path(command[7]).read_text()).startswith("/**:\n  ros__parameters:\n")
+    assert command[-2:] == ["-r", "events:=/bus/events"]
+    assert node_command(relay, tmp_path)[-4:] == ["-r", "events:=/bus/events", "-r", "relayed:=/bus/out"]
+
+
+def test_required_node_exit_stops_the_graph_with_failure(fake_overlay, tmp_path):
+    talker, relay = _talker_relay(tmp_path)
+    talker = NodeSpec(**{**talker.__dict__, "parameters": [{"exit_after": 1.0}]})
+    runner = GraphRunner([talker, relay], output=io.StringIO())
+    runner.start()
+    code = runner.wait()
+    assert code == 1
+    assert "required node 'arm/talker' exited with code 3" in runner.failure
+    assert all(node.process.poll() is not None for node in runner.processes)
+
+
+def test_optional_node_exit_keeps_the_graph_running(fake_overlay, tmp_path):
+    talker, relay = _talker_relay(tmp_path)
+    optional = NodeSpec(**{**talker.__dict__, "required": False, "parameters": [{"exit_after": 0.5}]})
+    runner = GraphRunner([optional, relay], output=io.StringIO())
+    runner.start()
+    deadline = time.monotonic() + 30
+    while optional and runner.processes[0].process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert runner.poll(), "an optional node's exit must not stop the graph"
+    assert runner.processes[1].process.poll() is None
+    runner.stop()
+    assert runner.exit_code() == 1  # the optional node's failure is still reported
+
+
+def test_stop_kills_nodes_that_ignore_sigint_and_their_children(fake_overlay):
+    runner = GraphRunner([NodeSpec("runner_test_pkg", "sleeper", name="sleeper")], output=io.StringIO())
+    runner.start()
+    node = runner.processes[0]
+    deadline = time.monotonic() + 30
+    while not any(line.startswith("child") for line in node.output) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child_pid = int(next(line for line in node.output if line.startswith("child")).split()[1])
+    runner.stop(timeout=1.0)
+    assert node.process.poll() is not None
+    assert live_processes_in_group(node.process.pid) == []
+    assert child_pid not in live_processes_in_group(node.process.pid)
+
+
+def test_sigint_to_the_runner_stops_every_node(fake_overlay, tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            from lerobot_ros_bringup.graph import NodeSpec
+            from lerobot_ros_bringup.runner import GraphRunner
+            from lerobot_ros_bringup.runner.command import run_in_foreground
+            nodes = [NodeSpec("runner_test_pkg", "talker", name="talker"),
+                     NodeSpec("runner_test_pkg", "relay", name="relay")]
+            sys.exit(run_in_foreground(GraphRunner(nodes)))
+            """
+        )
+    )
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:  # wait until the talker is up
+        lines.append(line)
+        if "[talker] talker up" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, "".join(lines) + out
+    pids = subprocess.run(
+        ["pgrep", "-f", "runner_test_pkg/(talker|relay)"], capture_output=True, text=True, check=False
+    ).stdout
+    assert pids.strip() == ""
+
+
+GRAPH = Graph(
+    name="demo",
+    description="a test graph",
+    arguments=[
+        Argument("robot", "so101", "robot model", choices=("so100", "so101")),
+        Argument("port", None, "serial port"),
+        Argument("with_relay", "true", "start the relay"),
+    ],
+    build=lambda a: [
+        NodeSpec("runner_test_pkg", "talker", name="talker", parameters=[{"task": a["robot"] + a["port"]}]),
+        *([NodeSpec("runner_test_pkg", "relay", name="relay")] if a["with_relay"] == "true" else []),
+    ],
+)
+
+
+def test_graph_arguments_and_conditions(fake_overlay):
+    nodes = GRAPH.nodes({"port": "/dev/ttyACM0", "with_relay": "false"})
+    assert [n.name for n in nodes] == ["talker"]
+    assert nodes[0].merged_parameters() == {"task": "so101/dev/ttyACM0"}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({}, "needs argument 'port'"),
+        ({"port": "x", "robot": "so102"}, "argument 'robot' of graph 'demo' is 'so102'; expected one of: so100, so101"),
+        ({"port": "x", "camera": "front"}, "graph 'demo' has no argument 'camera'"),
+    ],
+)
+def test_bad_arguments_fail_before_anything_starts(fake_overlay, arguments, message):
+    with pytest.raises(GraphError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        GRAPH.nodes(arguments)
+
+
+def test_unknown_executable_and_package_are_named(fake_overlay):
+    with pytest.raises(GraphError, match="package 'runner_test_pkg' has no executable 'listener'; it has: relay"):
+        GraphRunner([NodeSpec("runner_test_pkg", "listener", name="x")])
+    with pytest.raises(GraphError, match="package 'no_such_pkg' not found"):
+        GraphRunner([NodeSpec("no_such_pkg", "talker", name="x")])
+
+
+def test_malformed_launch_arguments_are_rejected():
+    assert parse_launch_arguments(["robot:=so100", "port:="]) == {"robot": "so100", "port": ""}
+    for token in ("robot=so100", ":=x", "bad-name:=1"):
+        with pytest.raises(GraphError, match="malformed launch argument"):
+            parse_launch_arguments([token])
+
+
+def test_duplicate_node_names_and_missing_parameter_files_are_rejected(fake_overlay, tmp_path):
+    with pytest.raises(GraphError, match="two nodes are named '/talker'"):
+        GraphRunner([NodeSpec("runner_test_pkg", "talker", name="talker")] * 2)
+    with pytest.raises(GraphError, match=r"parameter file .*missing\.yaml of node 'talker' does not exist"):
+        GraphRunner([NodeSpec("runner_test_pkg", "talker", name="talker", parameters=[tmp_path / "missing.yaml"])])
+
+
+def test_launch_command_reports_unknown_graph():
+    result = subprocess.run(
+        ["lerobot-ros", "launch", "no_such_graph"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    assert "unknown graph 'no_such_graph'" in result.stderr
