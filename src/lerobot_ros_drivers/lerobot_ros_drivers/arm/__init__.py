@@ -1,0 +1,1 @@
+"""The follower's control core (no rclpy): trajectory validation, sampling and splicing, tolerances, safety."""

@@ -1,0 +1,1 @@
+"""Leader → follower mappings in joint space and end-effector space (no rclpy)."""
