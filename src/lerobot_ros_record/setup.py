@@ -12,7 +12,8 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
-        (f"share/{package_name}/config", glob("config/*")),
+        (f"share/{package_name}/config", glob("config/*.yaml")),
+        (f"share/{package_name}/config/contracts", glob("config/contracts/*.yaml")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

@@ -1,0 +1,11 @@
+"""ROS messages → LeRobot frame values, shared by the recorder, the bag converter and the policy node."""
+
+from lerobot_ros_record.frames.convert import (
+    FeatureConverter,
+    FrameError,
+    action_to_joint_positions,
+    converters,
+    stamp_to_ns,
+)
+
+__all__ = ["FeatureConverter", "FrameError", "action_to_joint_positions", "converters", "stamp_to_ns"]
