@@ -1,0 +1,36 @@
+"""Execution of predicted chunks (no rclpy): action queue, latency compensation, temporal
+ensembling, safety checks and timed-trajectory planning, and the inference worker thread."""
+
+from lerobot_ros_policy.execution.ensembling import TemporalEnsembler
+from lerobot_ros_policy.execution.executor import (
+    ChunkExecutor,
+    ExecutionConfig,
+    ExecutionState,
+    Hold,
+    InferenceRequest,
+    PlannedChunk,
+    TimedTrajectory,
+)
+from lerobot_ros_policy.execution.latency import LatencyTracker
+from lerobot_ros_policy.execution.queue import ActionQueue
+from lerobot_ros_policy.execution.safety import JointLimits, RejectedChunkError, check_finite, stale_streams
+from lerobot_ros_policy.execution.worker import InferenceResult, InferenceWorker
+
+__all__ = [
+    "ActionQueue",
+    "ChunkExecutor",
+    "ExecutionConfig",
+    "ExecutionState",
+    "Hold",
+    "InferenceRequest",
+    "InferenceResult",
+    "InferenceWorker",
+    "JointLimits",
+    "LatencyTracker",
+    "PlannedChunk",
+    "RejectedChunkError",
+    "TemporalEnsembler",
+    "TimedTrajectory",
+    "check_finite",
+    "stale_streams",
+]
