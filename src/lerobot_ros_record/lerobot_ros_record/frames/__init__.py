@@ -7,5 +7,15 @@ from lerobot_ros_record.frames.convert import (
     converters,
     stamp_to_ns,
 )
+from lerobot_ros_record.frames.episode import EmptyEpisodeError, EpisodeFrames, SavedEpisode
 
-__all__ = ["FeatureConverter", "FrameError", "action_to_joint_positions", "converters", "stamp_to_ns"]
+__all__ = [
+    "EmptyEpisodeError",
+    "EpisodeFrames",
+    "FeatureConverter",
+    "FrameError",
+    "SavedEpisode",
+    "action_to_joint_positions",
+    "converters",
+    "stamp_to_ns",
+]
