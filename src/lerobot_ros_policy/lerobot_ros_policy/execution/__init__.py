@@ -1,6 +1,7 @@
 """Execution of predicted chunks (no rclpy): action queue, latency compensation, temporal
 ensembling, safety checks and timed-trajectory planning, and the inference worker thread."""
 
+from lerobot_ros_policy.execution.actions import ActionColumns, ActionMappingError
 from lerobot_ros_policy.execution.ensembling import TemporalEnsembler
 from lerobot_ros_policy.execution.executor import (
     ChunkExecutor,
@@ -13,10 +14,18 @@ from lerobot_ros_policy.execution.executor import (
 )
 from lerobot_ros_policy.execution.latency import LatencyTracker
 from lerobot_ros_policy.execution.queue import ActionQueue
-from lerobot_ros_policy.execution.safety import JointLimits, RejectedChunkError, check_finite, stale_streams
+from lerobot_ros_policy.execution.safety import (
+    JointLimits,
+    RejectedChunkError,
+    check_finite,
+    stale_streams,
+    urdf_joint_limits,
+)
 from lerobot_ros_policy.execution.worker import InferenceResult, InferenceWorker
 
 __all__ = [
+    "ActionColumns",
+    "ActionMappingError",
     "ActionQueue",
     "ChunkExecutor",
     "ExecutionConfig",
@@ -33,4 +42,5 @@ __all__ = [
     "TimedTrajectory",
     "check_finite",
     "stale_streams",
+    "urdf_joint_limits",
 ]

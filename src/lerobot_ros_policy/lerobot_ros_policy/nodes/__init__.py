@@ -1,0 +1,1 @@
+"""ROS nodes of the policy package (thin adapters over checkpoint/, runtimes/, execution/)."""

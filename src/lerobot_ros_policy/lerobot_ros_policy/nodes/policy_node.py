@@ -1,0 +1,387 @@
+"""policy_node: runs a LeRobot checkpoint on a ROS robot and publishes timed joint trajectories.
+
+Observations are built from the feature contract with the recorder's converters; inference runs
+in a worker thread (one request in flight); the execution core (`lerobot_ros_policy.execution`)
+trims, ensembles and checks each chunk and plans it as one timed JointTrajectory starting at the
+next control step, which the driver splices in. See docs/policy-node.md.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray, String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_drivers.common.params import ParameterError, declare_parameters, param
+from lerobot_ros_drivers.common.qos import COMMAND_QOS, LATCHED_QOS, subscriber_qos
+from lerobot_ros_drivers.common.stamps import duration_from_seconds, time_from_nanoseconds
+from lerobot_ros_msgs.msg import ActionChunk, PolicyStatus
+from lerobot_ros_policy.execution import (
+    ChunkExecutor,
+    ExecutionConfig,
+    ExecutionState,
+    Hold,
+    InferenceRequest,
+    InferenceResult,
+    InferenceWorker,
+    JointLimits,
+    PlannedChunk,
+    TimedTrajectory,
+    urdf_joint_limits,
+)
+from lerobot_ros_policy.execution.observation import ObservationAssembler, StaleObservationError, match_checkpoint
+from lerobot_ros_record.frames import FrameError
+
+OUTPUT_MODES = ("trajectory", "stream", "both")
+STREAM_TYPES = ("joint_state", "float64_multi_array")
+
+
+@dataclass
+class PolicyNodeConfig:
+    checkpoint: str = param(description="checkpoint directory, its pretrained_model/ parent, or a cached Hub repo id")
+    contract: str = param(description="feature contract YAML the checkpoint's dataset was recorded with")
+    device: str = param("cpu", "torch device of the model (cpu, cuda, cuda:1, mps)")
+    runtime: str = param(
+        "native",
+        "native: this suite's torch runtime; lerobot: an installed lerobot package",
+        choices=("native", "lerobot"),
+    )
+    hub_offline: bool = param(True, "resolve Hub repo ids from the local cache only")
+    fps: float = param(0.0, "control rate of the actions, Hz; 0 = the contract's fps", min=0.0, max=1000.0)
+    task: str = param("", "language instruction; empty = the contract's default task")
+    task_topic: str = param("policy/task", "std_msgs/String topic that replaces the task while running")
+    rename_map: list[str] = param([], "observation key renames, 'contract_key=checkpoint_key' per entry")  # noqa: RUF009 (a field)
+    output_mode: str = param("trajectory", "what is published to the driver", choices=OUTPUT_MODES)
+    trajectory_topic: str = param("follower/joint_trajectory", "JointTrajectory command topic of the driver")
+    stream_topic: str = param("follower/joint_commands", "per-step command topic (stream and both modes)")
+    stream_type: str = param(
+        "joint_state",
+        "per-step message: JointState by name, or Float64MultiArray in "
+        "the action feature's joint order (forward-command controllers)",
+        choices=STREAM_TYPES,
+    )
+    queue_threshold: float = param(
+        0.5,
+        "request the next chunk when the queue holds at most this fraction of "
+        "a chunk (raised to the latency compensation plus one step)",
+        min=0.0,
+        max=1.0,
+    )
+    temporal_ensembling: bool = param(
+        False, "ACT temporal ensembling of overlapping chunks (requests a chunk whenever the worker is free)"
+    )
+    ensemble_coeff: float = param(0.01, "temporal ensembling coefficient (LeRobot's default 0.01)", min=-10.0, max=10.0)
+    max_observation_age: float = param(
+        0.2, "hold when a needed stream's latest sample is older, s", min=0.001, max=60.0
+    )
+    max_chunk_age: float = param(
+        1.0, "reject a chunk whose observation is older when it arrives, s", min=0.001, max=60.0
+    )
+    joint_limits_urdf: str = param(
+        "",
+        "URDF file whose joint limits clamp the actions; empty = no clamp "
+        "(the driver enforces its own limits regardless)",
+    )
+    latency_window: int = param(50, "inferences over which latency p50/p95/max are computed", min=1, max=10000)
+    injected_latency: float = param(0.0, "extra seconds slept before each inference (latency tests)", min=0.0, max=10.0)
+    status_period: float = param(0.2, "PolicyStatus publishing period, s", min=0.01, max=10.0)
+    start_paused: bool = param(False, "wait for policy/resume before the first inference")
+
+
+def parse_rename_map(entries: list[str]) -> dict[str, str]:
+    mapping = {}
+    for entry in entries:
+        source, sep, target = entry.partition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise ParameterError(f"parameter 'rename_map': entry {entry!r} is not 'contract_key=checkpoint_key'")
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+class PolicyNode(Node):
+    def __init__(self) -> None:
+        super().__init__("policy_node")
+        self.config = config = declare_parameters(self, PolicyNodeConfig)
+        from lerobot_ros_policy.runtimes import load_runtime
+        from lerobot_ros_record.contract import load_contract
+
+        self.contract = load_contract(config.contract)
+        self.runtime = load_runtime(
+            config.checkpoint,
+            config.device,
+            backend=config.runtime,
+            rename_map=parse_rename_map(config.rename_map),
+            local_files_only=config.hub_offline,
+        )
+        self.columns = match_checkpoint(self.contract, self.runtime.input_features, self.runtime.config.action_feature)
+        self.assembler = ObservationAssembler(self.contract, list(self.runtime.input_features))
+        limits = JointLimits.unlimited(self.columns.dim)
+        if config.joint_limits_urdf:
+            urdf = Path(config.joint_limits_urdf).read_text(encoding="utf-8")
+            limits = JointLimits.from_mapping(self.columns.joints, urdf_joint_limits(urdf))
+        fps = config.fps or float(self.contract.fps)
+        self.executor_core = ChunkExecutor(
+            ExecutionConfig(
+                fps=fps,
+                queue_threshold=config.queue_threshold,
+                temporal_ensembling=config.temporal_ensembling,
+                ensemble_coeff=config.ensemble_coeff,
+                max_chunk_age_s=config.max_chunk_age,
+                latency_window=config.latency_window,
+            ),
+            self.columns.joints,
+            origin_ns=self._now_ns(),
+            limits=limits,
+        )
+        if config.start_paused:
+            self.executor_core.pause(self._now_ns())
+        self.task = config.task or self.contract.task or ""
+
+        self._results: deque[InferenceResult] = deque()
+        self._wake = self.create_guard_condition(self._on_results)
+        self.worker = InferenceWorker(self._infer, self._on_done)
+
+        for key, topic in self.assembler.topics.items():
+            self.create_subscription(
+                self._message_class(key), topic, lambda msg, key=key: self._on_observation(key, msg), subscriber_qos(5)
+            )
+        self.create_subscription(String, config.task_topic, self._on_task, subscriber_qos(10))
+        publish_trajectory = config.output_mode in ("trajectory", "both")
+        publish_stream = config.output_mode in ("stream", "both")
+        self.trajectory_pub = (
+            self.create_publisher(JointTrajectory, config.trajectory_topic, COMMAND_QOS) if publish_trajectory else None
+        )
+        stream_class = JointState if config.stream_type == "joint_state" else Float64MultiArray
+        self.stream_pub = (
+            self.create_publisher(stream_class, config.stream_topic, COMMAND_QOS) if publish_stream else None
+        )
+        self.chunk_pub = self.create_publisher(ActionChunk, "policy/action_chunk", COMMAND_QOS)
+        self.status_pub = self.create_publisher(PolicyStatus, "policy/status", LATCHED_QOS)
+        self.create_service(Trigger, "policy/pause", self._on_pause)
+        self.create_service(Trigger, "policy/resume", self._on_resume)
+        self.create_service(Trigger, "policy/reset", self._on_reset)
+        self.diagnostics = DiagnosticsReporter(self, hardware_id=f"policy:{self.runtime.config.type}")
+        self.create_timer(1.0 / fps, self._on_tick)
+        self.create_timer(config.status_period, self._publish_status)
+        self.overhead_s: deque[float] = deque(maxlen=config.latency_window)
+        self.get_logger().info(
+            f"{self.runtime.config.type} checkpoint {config.checkpoint} ({self.runtime.backend} runtime on "
+            f"{config.device}): chunk {self.runtime.chunk_size} x {self.columns.dim} at {fps:g} Hz, joints "
+            f"{list(self.columns.joints)}, inputs {list(self.assembler.topics.values())}, output {config.output_mode}"
+        )
+
+    # Inputs ------------------------------------------------------------------------------------
+
+    def _message_class(self, key: str) -> type:
+        package, _, name = self.contract.feature(key).message_type.name.split("/")
+        module = __import__(f"{package}.msg", fromlist=[name])
+        return getattr(module, name)
+
+    def _now_ns(self) -> int:
+        return self.get_clock().now().nanoseconds
+
+    def _on_observation(self, key: str, msg: Any) -> None:
+        try:
+            self.assembler.update(key, msg, self._now_ns())
+        except FrameError as error:
+            self.get_logger().warning(str(error), throttle_duration_sec=2.0)
+
+    def _on_task(self, msg: String) -> None:
+        self.task = msg.data
+        self.get_logger().info(f"task: {msg.data!r}")
+
+    # Control loop ------------------------------------------------------------------------------
+
+    def _on_tick(self) -> None:
+        now = self._now_ns()
+        action = self.executor_core.tick(now)
+        if action is not None and self.stream_pub is not None:
+            self._publish_stream(action, now)
+        if self.worker.busy or not self.executor_core.wants_chunk(now):
+            return
+        try:
+            observation = self.assembler.assemble(now, self.config.max_observation_age)
+        except (StaleObservationError, FrameError) as error:
+            self._apply(self.executor_core.hold(str(error), now))
+            return
+        self.worker.submit(self.executor_core.make_request(now), (observation, self.task))
+
+    def _infer(self, payload: tuple[dict[str, np.ndarray], str]) -> np.ndarray:
+        """Worker thread: model forward pass, then LeRobot units → radians in joint order."""
+        observation, task = payload
+        if self.config.injected_latency:
+            time.sleep(self.config.injected_latency)
+        return self.columns.to_ros(self.runtime.predict_chunk(observation, task or None))
+
+    def _on_done(self, result: InferenceResult) -> None:
+        """Worker thread: hand the result to the executor thread."""
+        self._results.append(result)
+        self._wake.trigger()
+
+    def _on_results(self) -> None:
+        while self._results:
+            result = self._results.popleft()
+            now = self._now_ns()
+            request: InferenceRequest = result.request
+            if result.error is not None:
+                self.executor_core.latency.add(result.latency_s)
+                self._apply(self.executor_core.hold(f"inference failed: {result.error}", now))
+                continue
+            self._apply(self.executor_core.accept_chunk(request, result.chunk, result.latency_s, now))
+
+    def _apply(self, outcome: PlannedChunk | Hold | None) -> None:
+        if outcome is None:
+            return
+        started = time.perf_counter()
+        if isinstance(outcome, Hold):
+            if self.executor_core.state != ExecutionState.PAUSED:
+                self.get_logger().warning(f"holding: {outcome.reason}", throttle_duration_sec=1.0)
+            if outcome.trajectory is not None and self.trajectory_pub is not None:
+                self.trajectory_pub.publish(trajectory_message(outcome.trajectory))
+            return
+        if self.trajectory_pub is not None:
+            self.trajectory_pub.publish(trajectory_message(outcome.trajectory))
+        self.chunk_pub.publish(chunk_message(outcome))
+        if outcome.clamped_values:
+            self.get_logger().warning(
+                f"chunk {outcome.chunk_index}: {outcome.clamped_values} value(s) clamped to the joint limits",
+                throttle_duration_sec=2.0,
+            )
+        self.overhead_s.append(time.perf_counter() - started)
+
+    def _publish_stream(self, action: np.ndarray, now_ns: int) -> None:
+        if self.config.stream_type == "joint_state":
+            msg = JointState(name=list(self.columns.joints), position=action.tolist())
+            msg.header.stamp = time_from_nanoseconds(now_ns)
+        else:
+            msg = Float64MultiArray(data=action.tolist())
+        self.stream_pub.publish(msg)
+
+    # Services ----------------------------------------------------------------------------------
+
+    def _on_pause(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self._apply(self.executor_core.pause(self._now_ns()))
+        response.success, response.message = True, "paused: holding the arm where it is heading"
+        return response
+
+    def _on_resume(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self.executor_core.resume()
+        response.success, response.message = True, "resumed"
+        return response
+
+    def _on_reset(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self._apply(self.executor_core.reset(self._now_ns()))
+        self.runtime.reset()
+        self.assembler.clear()
+        response.success, response.message = True, "reset: queue, ensemble, latency history and observations cleared"
+        return response
+
+    # Status ------------------------------------------------------------------------------------
+
+    def _publish_status(self) -> None:
+        now = self._now_ns()
+        core = self.executor_core
+        msg = PolicyStatus(
+            state=str(core.state),
+            policy_type=self.runtime.config.type,
+            checkpoint=self.config.checkpoint,
+            task=self.task,
+            latency_p50=core.latency.p50,
+            latency_p95=core.latency.p95,
+            queue_depth=core.queue_depth(now),
+            delay_steps=core.delay_steps,
+            chunks_produced=core.chunks_produced,
+            message=core.message,
+        )
+        msg.header.stamp = time_from_nanoseconds(now)
+        self.status_pub.publish(msg)
+        level = {ExecutionState.RUNNING: OK, ExecutionState.PAUSED: OK, ExecutionState.STARTING: OK}.get(
+            core.state, WARN
+        )
+        overhead = np.percentile(self.overhead_s, 50) * 1e3 if self.overhead_s else 0.0
+        self.diagnostics.update(
+            "execution",
+            ERROR if core.state == ExecutionState.ERROR else level,
+            core.message or str(core.state),
+            state=core.state,
+            latency_p50_ms=f"{core.latency.p50 * 1e3:.1f}",
+            latency_p95_ms=f"{core.latency.p95 * 1e3:.1f}",
+            latency_max_ms=f"{core.latency.max * 1e3:.1f}",
+            queue_depth=core.queue_depth(now),
+            delay_steps=core.delay_steps,
+            chunks_produced=core.chunks_produced,
+            chunks_rejected=core.chunks_rejected,
+            publish_overhead_p50_ms=f"{overhead:.2f}",
+        )
+
+    def destroy_node(self) -> None:
+        self.worker.close()
+        super().destroy_node()
+
+
+def trajectory_message(trajectory: TimedTrajectory) -> JointTrajectory:
+    """Header stamp = due time of the first point; point k due `k * dt` after it."""
+    msg = JointTrajectory(joint_names=list(trajectory.joint_names))
+    msg.header.stamp = time_from_nanoseconds(trajectory.start_ns)
+    dt_s = trajectory.dt_ns * 1e-9
+    msg.points = [
+        JointTrajectoryPoint(positions=row, time_from_start=duration_from_seconds(k * dt_s))
+        for k, row in enumerate(trajectory.positions.tolist())
+    ]
+    return msg
+
+
+def chunk_message(plan: PlannedChunk) -> ActionChunk:
+    trajectory = plan.trajectory
+    msg = ActionChunk(
+        names=list(trajectory.joint_names),
+        num_steps=len(trajectory.positions),
+        action_dim=len(trajectory.joint_names),
+        actions=trajectory.positions.ravel().tolist(),
+        step=duration_from_seconds(trajectory.dt_ns * 1e-9),
+        chunk_index=plan.chunk_index,
+        delay_steps=plan.delay_steps,
+        inference_latency=plan.inference_latency_s,
+    )
+    msg.header.stamp = time_from_nanoseconds(trajectory.start_ns)
+    return msg
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    try:
+        node = PolicyNode()
+    except Exception as error:  # refuse to start with the precise reason, not a traceback
+        from lerobot_ros_policy.checkpoint import CheckpointError
+        from lerobot_ros_policy.execution import ActionMappingError
+        from lerobot_ros_record.contract import ContractError
+
+        if not isinstance(error, CheckpointError | ContractError | ActionMappingError | ParameterError | OSError):
+            raise
+        print(f"policy_node: refusing to start: {error}", file=sys.stderr, flush=True)
+        rclpy.try_shutdown()
+        sys.exit(2)
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
