@@ -21,7 +21,9 @@ setup(
     description="LeRobot checkpoint runtimes (ACT, SmolVLA, Pi0), Real-Time Chunking and the policy node.",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "policy_node = lerobot_ros_policy.nodes.policy_node:main",
+        ],
         "lerobot_ros.commands": [],
     },
 )
