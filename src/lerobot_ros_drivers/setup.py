@@ -21,7 +21,21 @@ setup(
     description="SO-100/SO-101 Feetech arm drivers, teleoperation, cameras, force/torque sensor, simulated hardware.",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
-        "lerobot_ros.commands": [],
+        "console_scripts": [
+            "servo_bus_emulator_node = lerobot_ros_drivers.nodes.servo_bus_emulator_node:main",
+            "camera_node = lerobot_ros_drivers.nodes.camera_node:main",
+            "realsense_node = lerobot_ros_drivers.nodes.realsense_node:main",
+            "sim_camera_node = lerobot_ros_drivers.nodes.sim_camera_node:main",
+            "force_sensor_node = lerobot_ros_drivers.nodes.force_sensor_node:main",
+            "follower_node = lerobot_ros_drivers.nodes.follower_node:main",
+            "leader_node = lerobot_ros_drivers.nodes.leader_node:main",
+            "teleop_node = lerobot_ros_drivers.nodes.teleop_node:main",
+        ],
+        "lerobot_ros.commands": [
+            "calibrate = lerobot_ros_drivers.commands.calibrate:COMMAND",
+            "find-cameras = lerobot_ros_drivers.commands.find_cameras:COMMAND",
+            "find-port = lerobot_ros_drivers.commands.find_port:COMMAND",
+            "setup-motors = lerobot_ros_drivers.commands.setup_motors:COMMAND",
+        ],
     },
 )

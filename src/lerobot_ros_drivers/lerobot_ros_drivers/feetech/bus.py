@@ -19,7 +19,7 @@ import scservo_sdk as scs
 import serial
 
 from .errors import ChecksumError, FeetechError, MissingMotorError, MotorTimeoutError, PortError, WrongModelError
-from .protocol import MAX_ID
+from .protocol import BROADCAST_ID, MAX_ID, Instruction, PacketParser, build_packet
 from .registers import MODEL_NAMES, STS3215, Register, describe_status_error
 
 log = logging.getLogger(__name__)
@@ -157,6 +157,25 @@ class FeetechBus:
             if model is not None:
                 found[ident] = model
         return found
+
+    def broadcast_ping(self, window_ms: float | None = None) -> dict[int, int]:
+        """Every motor on the bus at the current baud rate (one broadcast PING): id → model number."""
+        window_ms = window_ms if window_ms is not None else self._port.timeout_ms + 3.0 * MAX_ID * 0.01
+        request = build_packet(BROADCAST_ID, Instruction.PING)
+
+        def exchange() -> list[int]:
+            self._port.clearPort()
+            self._port.writePort(request)
+            self._port.setPacketTimeoutMillis(window_ms)
+            parser = PacketParser()
+            packets = []
+            while not self._port.isPacketTimeout():
+                packets += parser.feed(self._port.readPort(64))
+            return sorted({p.ident for p in packets})
+
+        with self._lock:
+            found = self._transact("broadcast pinging", exchange)
+            return {ident: model for ident in found if (model := self.ping(ident)) is not None}
 
     def check_model(self, ident: int, expected: int) -> None:
         """Raise MissingMotorError / WrongModelError unless `ident` answers with model `expected`."""

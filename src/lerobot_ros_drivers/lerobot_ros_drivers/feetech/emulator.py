@@ -27,10 +27,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..calibration.files import MotorCalibration
 from .protocol import BROADCAST_ID, Instruction, PacketParser, build_packet
 from .registers import (
     BAUDRATES_BY_CODE,
     EEPROM_END,
+    FACTORY_START,
     RESOLUTION,
     STS3215,
     STS3215_MODEL_NUMBER,
@@ -70,6 +72,11 @@ _FACTORY_DEFAULTS = {
 VOLTAGE_DV = 120  # 12.0 V
 TEMPERATURE_C = 32
 
+
+def _is_eeprom(address: int) -> bool:
+    return address < EEPROM_END or address >= FACTORY_START
+
+
 Motion = Callable[[float], float]  # time (s) → present position (steps) while torque is off
 
 
@@ -82,7 +89,7 @@ class EmulatedServo:
             self._store(name, value)
         self._store("ID", ident)
         self._store("Baud_Rate", {b: c for c, b in BAUDRATES_BY_CODE.items()}[baudrate])
-        self.persisted = bytes(self.memory[:EEPROM_END])  # what survives a power cycle
+        self.persisted = bytearray(self.memory)  # EEPROM content that survives a power cycle
         self.actual = float(position) % RESOLUTION  # encoder reading, before Homing_Offset
         self.velocity = 0.0  # steps/s, signed
         self.hand: Motion | None = None  # scripted motion while torque is off
@@ -125,23 +132,26 @@ class EmulatedServo:
 
     def write(self, address: int, data: bytes) -> None:
         torque_before = self.torque
+        unlocked = self.memory[STS3215["Lock"].address] == 0
         for offset, byte in enumerate(data):
             addr = address + offset
             if addr >= len(self.memory) or any(lo <= addr < hi for lo, hi in _READ_ONLY):
                 continue
             self.memory[addr] = byte
-        if self.memory[STS3215["Lock"].address] == 0:
-            self.persisted = bytes(self.memory[:EEPROM_END])
+            if unlocked and _is_eeprom(addr):
+                self.persisted[addr] = byte
         if self.torque and not torque_before:
             # Enabling torque holds the horn where it is.
             self._store("Goal_Position", round(self.present) % RESOLUTION)
 
     def power_cycle(self) -> None:
         """Power off and on: EEPROM from what was persisted, RAM to its defaults."""
-        self.memory[:EEPROM_END] = self.persisted
+        for addr in range(len(self.memory)):
+            self.memory[addr] = self.persisted[addr] if _is_eeprom(addr) else 0
         for name, value in _FACTORY_DEFAULTS.items():
             if not STS3215[name].eeprom:
                 self._store(name, value)
+        self.pending_write = None
         self._store("Goal_Position", round(self.present) % RESOLUTION)
         self.velocity = 0.0
 
@@ -295,31 +305,30 @@ class ServoBusEmulator:
 
 
 def so_arm_servos(
-    calibration: Mapping[str, Mapping[str, int]] | None = None, ids: Iterable[int] = range(1, 7)
+    calibration: Mapping[str, MotorCalibration] | None = None, ids: Iterable[int] = range(1, 7)
 ) -> list[EmulatedServo]:
-    """Servos of an SO-100/SO-101 arm, optionally as after a LeRobot calibration.
+    """Servos of an SO-100/SO-101 arm: factory state, or as after a LeRobot calibration.
 
-    `calibration` maps motor names to LeRobot calibration entries (id, homing_offset, range_min,
-    range_max): the servos then hold those Homing_Offset / limits and start at the middle of their range.
+    With `calibration`, the servos hold its Homing_Offset / limits and start at the middle of their range.
     """
     if calibration is None:
         return [EmulatedServo(ident) for ident in ids]
     wanted = set(ids)
     servos = []
-    for entry in calibration.values():
-        if entry["id"] not in wanted:
+    for cal in calibration.values():
+        if cal.id not in wanted:
             continue
-        servo = EmulatedServo(entry["id"])
+        servo = EmulatedServo(cal.id)
         servo.write(STS3215["Lock"].address, b"\x00")
-        for name, key in (
-            ("Homing_Offset", "homing_offset"),
-            ("Min_Position_Limit", "range_min"),
-            ("Max_Position_Limit", "range_max"),
+        for name, value in (
+            ("Homing_Offset", cal.homing_offset),
+            ("Min_Position_Limit", cal.range_min),
+            ("Max_Position_Limit", cal.range_max),
         ):
             reg = STS3215[name]
-            servo.write(reg.address, reg.encode(int(entry[key])).to_bytes(reg.size, "little"))
+            servo.write(reg.address, reg.encode(value).to_bytes(reg.size, "little"))
         servo.write(STS3215["Lock"].address, b"\x01")
-        servo.set_present((entry["range_min"] + entry["range_max"]) / 2)
+        servo.set_present((cal.range_min + cal.range_max) / 2)
         servo.write(STS3215["Goal_Position"].address, round(servo.present).to_bytes(2, "little"))
         servos.append(servo)
     return servos
@@ -370,6 +379,11 @@ class PtyServoBus:
     @property
     def port(self) -> str:
         return str(self.link) if self.link is not None else self._slave_name
+
+    @property
+    def device(self) -> str:
+        """The pty's own device path (/dev/pts/N) while plugged."""
+        return self._slave_name
 
     @property
     def plugged(self) -> bool:

@@ -1,0 +1,1 @@
+"""`lerobot-ros` subcommands of the drivers package: calibrate, find-port, setup-motors."""
