@@ -1,0 +1,103 @@
+"""OpenCV camera node: a V4L2 device (index or /dev/videoN) or a video file as ROS image topics.
+
+Publishes `cameras/<name>/image_raw` (rgb8), `camera_info` (from `calibration_file`, else the
+uncalibrated all-zero K) and, when enabled, `image_raw/compressed` (JPEG), stamped with the
+capture time. Frames are captured and published in a capture thread; an unplugged device is
+reopened, and rate, drops and reconnects are reported on /diagnostics.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+from lerobot_ros_drivers.cameras.calibration import CalibrationError, CameraModel, load_calibration
+from lerobot_ros_drivers.cameras.capture import CameraError, CaptureThread, Frame
+from lerobot_ros_drivers.cameras.opencv import OpenCVCamera, OpenCVCameraConfig
+from lerobot_ros_drivers.cameras.publishing import CameraTopics, CameraTopicsConfig, report_capture
+from lerobot_ros_drivers.common.diagnostics import DiagnosticsReporter
+from lerobot_ros_drivers.common.params import declare_parameters, param
+
+
+@dataclass
+class CameraNodeConfig:
+    name: str = param("camera", "camera name: topics are cameras/<name>/...")
+    source: str = param("0", "device index, /dev/videoN path, or a video file")
+    width: int = param(0, "frame width to request (0: device default)", min=0, max=8192)
+    height: int = param(0, "frame height to request (0: device default)", min=0, max=8192)
+    fps: float = param(0.0, "frame rate to request (0: device default; files: the file's rate)", min=0.0, max=1000.0)
+    fourcc: str = param("", "pixel format to request, e.g. MJPG ('' = device default)")
+    loop: bool = param(False, "video files: start again at the end")
+    frame_id: str = param("", "optical frame id ('' = <name>_optical_frame)")
+    calibration_file: str = param("", "camera calibration YAML (camera_calibration format) for camera_info")
+    publish_compressed: bool = param(False, "also publish image_raw/compressed (JPEG)")
+    jpeg_quality: int = param(90, "JPEG quality of image_raw/compressed", min=1, max=100)
+    reconnect_period: float = param(1.0, "seconds between attempts to reopen a lost device", min=0.05, max=60.0)
+    diagnostics_period: float = param(1.0, "diagnostics publishing period (s)", min=0.1, max=60.0)
+
+
+class CameraNode(Node):
+    def __init__(self) -> None:
+        super().__init__("camera")
+        self.config = cfg = declare_parameters(self, CameraNodeConfig)
+        self.camera = OpenCVCamera(OpenCVCameraConfig(cfg.source, cfg.width, cfg.height, cfg.fps, cfg.fourcc))
+        self.calibration = load_calibration(cfg.calibration_file) if cfg.calibration_file else None
+        self.topics = CameraTopics(
+            self, CameraTopicsConfig(cfg.name, cfg.frame_id, cfg.publish_compressed, cfg.jpeg_quality)
+        )
+        self.diagnostics = DiagnosticsReporter(self, hardware_id=cfg.source, period_s=cfg.diagnostics_period)
+        self.capture = CaptureThread(
+            self.camera,
+            self._publish,
+            clock=lambda: self.get_clock().now().nanoseconds,
+            loop=cfg.loop,
+            reconnect_period_s=cfg.reconnect_period,
+            on_error=lambda message: self.get_logger().error(message, throttle_duration_sec=10.0),
+        )
+        self.create_timer(cfg.diagnostics_period, lambda: report_capture(self.diagnostics, self.capture, self.topics))
+        self.capture.start()
+        self.get_logger().info(f"camera '{cfg.name}' from {self.camera.describe()} on {self.topics.base}/image_raw")
+
+    def _model(self, frame: Frame) -> CameraModel:
+        height, width = frame.color.shape[:2]
+        calibration = self.calibration
+        if calibration is not None and (calibration.width, calibration.height) != (width, height):
+            self.get_logger().error(
+                f"calibration {self.config.calibration_file} is for {calibration.width}x{calibration.height} but "
+                f"the camera gives {width}x{height}: publishing an uncalibrated camera_info"
+            )
+            self.calibration = calibration = None
+        return calibration or CameraModel.uncalibrated(width, height)
+
+    def _publish(self, frame: Frame) -> None:
+        self.topics.publish(frame, self._model(frame))
+
+    def destroy_node(self) -> None:
+        self.capture.stop()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = CameraNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (CameraError, CalibrationError) as error:
+        print(f"camera_node: {error}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main()
