@@ -101,9 +101,9 @@ class WriterConfig:
     gop: int | None = 2
     encoder_threads: int | None = None  # threads per encoder; None lets the codec choose
     encoder_queue_size: int = 60  # frames buffered per camera before frames are dropped
-    data_files_size_in_mb: int = 100
-    video_files_size_in_mb: int = 200
-    chunks_size: int = 1000
+    data_files_size_in_mb: float = 100  # start a new data file past this size
+    video_files_size_in_mb: float = 200  # start a new video file past this size
+    chunks_size: int = 1000  # files per chunk-XXX directory
     allow_nan: bool = False  # NaN/inf in float features is an error unless allowed
     depth_min_m: float = 0.01
     depth_max_m: float = 10.0
