@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import math
 import os
 import random
@@ -37,6 +38,8 @@ from .registers import (
     STS3215,
     STS3215_MODEL_NUMBER,
 )
+
+log = logging.getLogger(__name__)
 
 # Default speed limit: STS3215 at 12 V, about 0.22 s per 60° (≈ 270°/s).
 DEFAULT_SPEED_LIMIT_STEPS_S = 3000.0
@@ -157,7 +160,7 @@ class EmulatedServo:
 
     def _refresh_present_registers(self) -> None:
         self._store("Present_Position", round(self.present) % RESOLUTION)
-        self._store("Present_Velocity", round(self.velocity))
+        self._store("Present_Velocity", max(-32767, min(32767, round(self.velocity))))
         load = min(1000, round(abs(self.velocity) / 10.0)) if self.torque else 0
         self._store("Present_Load", int(math.copysign(load, self.velocity)))
         self._store("Present_Voltage", VOLTAGE_DV)
@@ -443,7 +446,12 @@ class PtyServoBus:
                     time.sleep(0.01)
                     continue
                 raise
-            for reply in self.emulator.receive(data, line_baudrate(self._slave)):
+            try:
+                replies = self.emulator.receive(data, line_baudrate(self._slave))
+            except Exception:  # an emulator bug must not silently kill the bus: log, stay silent as a servo would
+                log.exception("servo bus emulator failed on %r", data)
+                continue
+            for reply in replies:
                 delay_us = 2 * self._return_delay(reply[2])
                 if delay_us:
                     time.sleep(delay_us * 1e-6)
