@@ -95,11 +95,18 @@ class ObservationAssembler:
         }
 
     def assemble(self, now_ns: int, max_age_s: float) -> dict[str, np.ndarray]:
-        """The observation in LeRobot units; `StaleObservationError` or `FrameError` when it cannot be built."""
+        """The observation in LeRobot units; `StaleObservationError` or `FrameError` when it cannot be built.
+
+        Vectors are float32, as the dataset stored them for training; images uint8 (H, W, 3).
+        """
         problems = stale_streams(self.ages(now_ns), max_age_s)
         if problems:
             raise StaleObservationError("stale observation: " + "; ".join(problems))
-        return {key: converter.convert(self._latest[key].message) for key, converter in self.converters.items()}
+        observation = {}
+        for key, converter in self.converters.items():
+            value = converter.convert(self._latest[key].message)
+            observation[key] = value.astype(np.float32) if value.dtype == np.float64 else value
+        return observation
 
     def clear(self) -> None:
         self._latest.clear()

@@ -114,6 +114,7 @@ def parse_rename_map(entries: list[str]) -> dict[str, str]:
 class PolicyNode(Node):
     def __init__(self) -> None:
         super().__init__("policy_node")
+        self.worker: InferenceWorker | None = None  # started once the checkpoint has been accepted
         self.config = config = declare_parameters(self, PolicyNodeConfig)
         from lerobot_ros_policy.runtimes import load_runtime
         from lerobot_ros_record.contract import load_contract
@@ -328,7 +329,8 @@ class PolicyNode(Node):
         )
 
     def destroy_node(self) -> None:
-        self.worker.close()
+        if self.worker is not None:
+            self.worker.close()
         super().destroy_node()
 
 

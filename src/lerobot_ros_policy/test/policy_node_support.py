@@ -1,0 +1,76 @@
+"""Helpers of the policy node tests and benchmarks: reference checkpoints, contracts, node specs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+WORKSPACE = Path(__file__).resolve().parents[3]
+REFERENCE_PYTHON = WORKSPACE / ".venv-lerobot" / "bin" / "python"
+MAKE_CHECKPOINT = Path(__file__).with_name("policy_node_make_checkpoint.py")
+JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
+GRIPPER_RANGE = [-0.17453292519943295, 1.7453292519943295]
+
+
+def make_checkpoint(out: Path, cameras: dict[str, tuple[int, int]], chunk_size: int = 30, action_dim: int = 6) -> Path:
+    """A random-weight ACT checkpoint saved by LeRobot 0.4.4 itself (reference venv)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AMENT", "COLCON", "VIRTUAL_ENV"))}
+    env["HF_HUB_OFFLINE"] = "1"
+    result = subprocess.run(
+        [
+            str(REFERENCE_PYTHON),
+            str(MAKE_CHECKPOINT),
+            str(out),
+            json.dumps(cameras),
+            str(chunk_size),
+            "6",
+            str(action_dim),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"making the reference checkpoint failed:\n{result.stdout}\n{result.stderr}")
+    return out
+
+
+def contract_dict(cameras: dict[str, tuple[int, int]], joints: list[str] = JOINTS, fps: int = 30) -> dict:
+    """SO-101 contract: follower state and leader action in LeRobot units, rgb cameras resized to size."""
+    units = {"default": "deg", "gripper": {"unit": "percent", "range": GRIPPER_RANGE}}
+    features = {
+        "observation.state": {
+            "topic": "follower/joint_states",
+            "type": "sensor_msgs/msg/JointState",
+            "joints": JOINTS,
+            "units": units,
+        },
+        "action": {
+            "topic": "leader/joint_states",
+            "type": "sensor_msgs/msg/JointState",
+            "joints": joints,
+            "units": units if "gripper" in joints else {"default": "deg"},
+        },
+    }
+    for name, (height, width) in cameras.items():
+        features[f"observation.images.{name}"] = {
+            "topic": f"cameras/{name}/image_raw",
+            "type": "sensor_msgs/msg/Image",
+            "image": {"height": height, "width": width, "resize": True},
+        }
+    return {"version": 1, "fps": fps, "robot_type": "so101_follower", "task": "pick the cube", "features": features}
+
+
+def write_contract(path: Path, contract: dict) -> Path:
+    path.write_text(yaml.safe_dump(contract, sort_keys=False))
+    return path
+
+
+def policy_executable() -> Path:
+    return WORKSPACE / "install" / "lerobot_ros_policy" / "lib" / "lerobot_ros_policy" / "policy_node"
