@@ -1,0 +1,134 @@
+"""Leader arm driver: torque off, `joint_states` in radians stamped at bus-read time.
+
+The leader is moved by hand; the node only reads. A lost port gives diagnostics ERROR and
+reconnection attempts, never a crash.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+
+from lerobot_ros_drivers.arm.bus_session import BusSession, resolve_calibration
+from lerobot_ros_drivers.arm.controller import VelocityEstimator
+from lerobot_ros_drivers.calibration.files import LEADER_NAMES
+from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_drivers.common.params import declare_parameters, param
+from lerobot_ros_drivers.common.qos import SENSOR_QOS
+from lerobot_ros_drivers.feetech.arm_bus import SO_ARM_JOINTS, ArmBus
+
+
+@dataclass
+class LeaderConfig:
+    port: str = param("/dev/ttyACM1", "serial port of the leader's servo bus")
+    baudrate: int = param(1_000_000, "bus baud rate", min=9600, max=1_000_000)
+    calibration_file: str = param("", "LeRobot calibration JSON; empty: look up calibration_id")
+    calibration_id: str = param(
+        "", "LeRobot teleoperator id: <calibration_dir>/teleoperators/<so101_leader|...>/<id>.json"
+    )
+    calibration_dir: str = param("", "LeRobot calibration root ('' = $HF_LEROBOT_CALIBRATION or the HF cache)")
+    rate: float = param(200.0, "joint_states rate (Hz)", min=1.0, max=1000.0)
+    reconnect_period: float = param(1.0, "seconds between reconnection attempts after a bus failure", min=0.05)
+    diagnostics_period: float = param(1.0, "diagnostics period (s)", min=0.1, max=60.0)
+
+
+class LeaderNode(Node):
+    def __init__(self) -> None:
+        super().__init__("leader")
+        self.config = cfg = declare_parameters(self, LeaderConfig)
+        self.joint_names = list(SO_ARM_JOINTS)
+        path, calibration = resolve_calibration(
+            cfg.calibration_file, cfg.calibration_id, "teleoperators", LEADER_NAMES, cfg.calibration_dir
+        )
+        self.bus = ArmBus(cfg.port, calibration, baudrate=cfg.baudrate, joint_names=self.joint_names)
+        self.session = BusSession(self.bus, reconnect_period=cfg.reconnect_period)
+        self.publisher = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
+        self.diagnostics = DiagnosticsReporter(self, hardware_id=cfg.port, period_s=cfg.diagnostics_period)
+        self.velocity = VelocityEstimator()
+        self.loop_rate = 0.0
+        self.running = True
+        self.create_timer(cfg.diagnostics_period, self._report)
+        self.get_logger().info(f"leader on {cfg.port}, calibration {path}")
+        self.thread = threading.Thread(target=self._loop, name="leader read", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        period = 1.0 / self.config.rate
+        ticks, window_start = 0, time.monotonic()
+        next_tick = time.monotonic()
+        last_logged = ""
+        while self.running:
+            if not self.session.connected:
+                if self.session.reconnect_due():
+                    if self.session.reconnect() and self.session.do(lambda bus: bus.set_torque(False)):
+                        self.get_logger().info(f"connected to {self.bus.port}, torque off")
+                    elif self.session.counters.last_error != last_logged:
+                        last_logged = self.session.counters.last_error
+                        self.get_logger().warn(f"{last_logged}; retrying every {self.config.reconnect_period:.1f} s")
+                time.sleep(0.05)
+                continue
+            stamp = self.get_clock().now()
+            positions = self.session.read(lambda bus: bus.read_positions())
+            if positions is None:
+                if not self.session.connected:
+                    self.get_logger().error(f"{self.session.counters.last_error}; reconnecting")
+                continue
+            msg = JointState()
+            msg.header.stamp = stamp.to_msg()
+            msg.name = self.joint_names
+            msg.position = positions.tolist()
+            msg.velocity = self.velocity.update(stamp.nanoseconds * 1e-9, positions).tolist()
+            self.publisher.publish(msg)
+            ticks += 1
+            now = time.monotonic()
+            if now - window_start >= 1.0:
+                self.loop_rate = ticks / (now - window_start)
+                ticks, window_start = 0, now
+            next_tick = max(next_tick + period, now)
+            time.sleep(max(0.0, next_tick - time.monotonic()))
+
+    def _report(self) -> None:
+        counters = self.session.counters
+        if not self.session.connected:
+            level, message = ERROR, f"bus not connected: {counters.last_error or 'connecting'}; reconnecting"
+        elif counters.consecutive_errors:
+            level, message = WARN, f"bus errors: {counters.last_error}"
+        else:
+            level, message = OK, "running"
+        self.diagnostics.update(
+            "arm",
+            level,
+            message,
+            port=self.bus.port,
+            rate_hz=f"{self.loop_rate:.1f}",
+            bus_errors=counters.errors,
+            reconnects=counters.reconnects,
+            last_bus_error=counters.last_error,
+        )
+
+    def shutdown(self) -> None:
+        self.running = False
+        self.thread.join(timeout=2.0)
+        self.session.close(torque_off=True)
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = LeaderNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.shutdown()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
