@@ -35,6 +35,7 @@ setup(
     entry_points={
         "console_scripts": [
             "lerobot-ros = lerobot_ros_bringup.cli:main",
+            "visualization_node = lerobot_ros_bringup.nodes.visualization_node:main",
         ],
         "lerobot_ros.commands": [
             "launch = lerobot_ros_bringup.runner.command:COMMAND",
