@@ -113,8 +113,9 @@ def test_positions_follow_goals_clamped_to_the_calibrated_range(emulated_followe
     wait_until(lambda: np.allclose(arm.read_positions(), goal, atol=0.01), what="goal reached")
     arm.write_positions(np.array([9.0, 0, 0, 0, 0, -9.0]))  # far outside: clamped
     servo1, servo6 = emulated_follower.emulator.servo(1), emulated_follower.emulator.servo(6)
-    assert servo1.value("Goal_Position") == emulated_follower.calibration["shoulder_pan"].range_max
-    assert servo6.value("Goal_Position") == emulated_follower.calibration["gripper"].range_min
+    limits = emulated_follower.calibration["shoulder_pan"].range_max, emulated_follower.calibration["gripper"].range_min
+    # a sync write has no status packet: wait until the emulator thread has handled it
+    wait_until(lambda: (servo1.value("Goal_Position"), servo6.value("Goal_Position")) == limits, what="clamped goals")
     with pytest.raises(ValueError, match="non-finite value for elbow_flex"):
         arm.write_positions(np.array([0, 0, np.nan, 0, 0, 0]))
     arm.set_torque(False)
