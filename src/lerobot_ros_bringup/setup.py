@@ -40,5 +40,8 @@ setup(
         "lerobot_ros.commands": [
             "launch = lerobot_ros_bringup.runner.command:COMMAND",
         ],
+        "lerobot_ros.graphs": [
+            "teleop = lerobot_ros_bringup.graphs.teleop:GRAPH",
+        ],
     },
 )
