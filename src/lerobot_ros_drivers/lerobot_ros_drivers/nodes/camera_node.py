@@ -74,6 +74,8 @@ class CameraNode(Node):
         return calibration or CameraModel.uncalibrated(width, height)
 
     def _publish(self, frame: Frame) -> None:
+        if not self.context.ok():  # the capture thread outlives the context for a moment at shutdown
+            return
         self.topics.publish(frame, self._model(frame))
 
     def destroy_node(self) -> None:

@@ -106,8 +106,9 @@ class ForceSensorNode(Node):
         msg.header.frame_id = self.config.frame_id
         msg.wrench.force.x, msg.wrench.force.y, msg.wrench.force.z = (float(v) for v in wrench[:3])
         msg.wrench.torque.x, msg.wrench.torque.y, msg.wrench.torque.z = (float(v) for v in wrench[3:])
-        self.publisher.publish(msg)
-        self.published += 1
+        if self.context.ok():  # the sensor thread outlives the context for a moment at shutdown
+            self.publisher.publish(msg)
+            self.published += 1
 
     def _on_tare(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._lock:

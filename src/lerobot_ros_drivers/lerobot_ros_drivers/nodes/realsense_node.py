@@ -72,6 +72,8 @@ class RealSenseNode(Node):
         self.get_logger().info(f"{self.camera.describe()} on {self.topics.base}/image_raw")
 
     def _publish(self, frame: Frame) -> None:
+        if not self.context.ok():  # the capture thread outlives the context for a moment at shutdown
+            return
         self.topics.publish(frame, self.camera.color_model, self.camera.depth_model)
 
     def destroy_node(self) -> None:
