@@ -115,7 +115,7 @@ from ament_index_python.packages import get_package_prefix
 prefix = get_package_prefix("control_msgs")
 sys.exit(0 if not prefix.startswith(os.environ["WS_INSTALL"]) else 1)
 EOF
-  base_paths+=(test_interfaces)
+  base_paths+=(test_interfaces/control_msgs)
 fi
 
 # Python sources are symlinked into install/, so only package metadata, interfaces, data files
