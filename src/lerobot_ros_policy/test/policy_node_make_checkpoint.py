@@ -4,7 +4,7 @@ Saves a small random-weight ACT checkpoint the way lerobot-train does (`save_pre
 policy and of both processor pipelines, with dataset stats in SO-101 LeRobot units), for the
 policy node tests and benchmarks.
 
-Usage: python policy_node_make_checkpoint.py OUT_DIR CAMERAS_JSON [CHUNK_SIZE] [STATE_DIM] [ACTION_DIM]
+Usage: python policy_node_make_checkpoint.py OUT_DIR CAMERAS_JSON [CHUNK_SIZE] [STATE_DIM] [ACTION_DIM] [ACTION_STD]
 CAMERAS_JSON: {"front": [height, width], ...}
 """
 
@@ -20,11 +20,11 @@ from lerobot.policies.act.modeling_act import ACTPolicy
 from lerobot.policies.factory import make_pre_post_processors
 
 
-def joint_stats(dim: int) -> dict[str, np.ndarray]:
-    """Body joints around 0 ± 10 degrees, gripper (last column) 30 ± 10 percent."""
+def joint_stats(dim: int, std: float = 10.0) -> dict[str, np.ndarray]:
+    """Body joints around 0 ± std degrees, gripper (last column) 30 ± std percent."""
     mean = np.zeros(dim, dtype=np.float32)
     mean[-1] = 30.0
-    std = np.full(dim, 10.0, dtype=np.float32)
+    std = np.full(dim, std, dtype=np.float32)
     return {"mean": mean, "std": std, "min": mean - 30, "max": mean + 30, "count": np.array([1000])}
 
 
@@ -34,6 +34,7 @@ def main() -> None:
     chunk_size = int(sys.argv[3]) if len(sys.argv) > 3 else 30
     state_dim = int(sys.argv[4]) if len(sys.argv) > 4 else 6
     action_dim = int(sys.argv[5]) if len(sys.argv) > 5 else 6
+    action_std = float(sys.argv[6]) if len(sys.argv) > 6 else 10.0
     torch.manual_seed(0)
     inputs = {"observation.state": PolicyFeature(type=FeatureType.STATE, shape=(state_dim,))}
     for name, (height, width) in cameras.items():
@@ -54,9 +55,7 @@ def main() -> None:
         device="cpu",
     )
     policy = ACTPolicy(config).eval()
-    stats = {
-        key: joint_stats(feature.shape[0]) for key, feature in {**inputs, **outputs}.items() if "images" not in key
-    }
+    stats = {"observation.state": joint_stats(state_dim), "action": joint_stats(action_dim, action_std)}
     for key in inputs:
         if "images" in key:
             stats[key] = {

@@ -16,7 +16,9 @@ JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_ro
 GRIPPER_RANGE = [-0.17453292519943295, 1.7453292519943295]
 
 
-def make_checkpoint(out: Path, cameras: dict[str, tuple[int, int]], chunk_size: int = 30, action_dim: int = 6) -> Path:
+def make_checkpoint(
+    out: Path, cameras: dict[str, tuple[int, int]], chunk_size: int = 30, action_dim: int = 6, action_std: float = 10.0
+) -> Path:
     """A random-weight ACT checkpoint saved by LeRobot 0.4.4 itself (reference venv)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AMENT", "COLCON", "VIRTUAL_ENV"))}
     env["HF_HUB_OFFLINE"] = "1"
@@ -29,6 +31,7 @@ def make_checkpoint(out: Path, cameras: dict[str, tuple[int, int]], chunk_size: 
             str(chunk_size),
             "6",
             str(action_dim),
+            str(action_std),
         ],
         capture_output=True,
         text=True,
