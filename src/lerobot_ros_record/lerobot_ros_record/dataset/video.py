@@ -31,6 +31,8 @@ DEPTH_PIX_FMT = "gray12le"
 _log = logging.getLogger(__name__)
 # SVT-AV1 prints its banner and configuration at info level for every stream; keep errors only.
 os.environ.setdefault("SVT_LOG", "1")
+# libx265 with B-frames emits garbage DTS for clips of one or two frames (which MP4 then rejects).
+_X265_PARAMS = "bframes=0:log-level=error"
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class VideoSettings:
         if self.gop is not None:
             options["g"] = str(self.gop)
         if depth:
-            params = "lossless=1:log-level=error"
+            params = f"lossless=1:{_X265_PARAMS}"
             if self.threads is not None:
                 params += f":pools={self.threads}"
             options["x265-params"] = params
@@ -71,7 +73,7 @@ class VideoSettings:
             if self.threads is not None:
                 options["svtav1-params"] = f"lp={self.threads}"
         elif encoder == "libx265":
-            options["x265-params"] = "log-level=error" + (f":pools={self.threads}" if self.threads else "")
+            options["x265-params"] = _X265_PARAMS + (f":pools={self.threads}" if self.threads else "")
         elif self.threads is not None:
             options["threads"] = str(self.threads)
         return encoder, self.pix_fmt, options
@@ -209,9 +211,11 @@ class EpisodeEncoder:
             stream.time_base = self._frame_time_base
             next_index = 0
             previous: np.ndarray | None = None
-            while not self._cancel.is_set():
+            while True:
                 item = self._queue.get()
-                if item is None:
+                if item is None or self._cancel.is_set():  # cancelled: close the encoder cleanly, file discarded
+                    for packet in stream.encode():
+                        container.mux(packet)
                     return
                 index, image = item
                 if image is None:  # end of episode: fill any dropped tail, then flush

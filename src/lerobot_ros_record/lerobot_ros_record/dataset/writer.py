@@ -515,7 +515,8 @@ class DatasetWriter:
             elif feature.kind == "image":
                 out[key] = stats_lib.image_stats(episode.image_samplers[key].read(samples))
             elif feature.kind == "depth":
-                depth_m = encoded[key].sampler.read(samples).astype(np.float64) / 1000.0
+                quantizer = self.config.depth  # stats of the depth a reader decodes (metres, clamped, quantised)
+                depth_m = quantizer.decode(quantizer.encode(encoded[key].sampler.read(samples))).astype(np.float64)
                 out[key] = stats_lib.image_stats(depth_m, scale=1.0)
             else:
                 out[key] = stats_lib.image_stats(encoded[key].sampler.read(samples))
