@@ -22,7 +22,13 @@ setup(
     description="Feature contract, resampler, LeRobot v3.0 dataset writer, recorder node and rosbag conversion.",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
-        "lerobot_ros.commands": [],
+        "console_scripts": [
+            "recorder_node = lerobot_ros_record.nodes.recorder_node:main",
+            "keyboard_client = lerobot_ros_record.nodes.keyboard_client:main",
+        ],
+        "lerobot_ros.commands": [
+            "bag2dataset = lerobot_ros_record.commands.bag2dataset:COMMAND",
+            "record-keys = lerobot_ros_record.commands.record_keys:COMMAND",
+        ],
     },
 )

@@ -6,8 +6,10 @@ conversion, the resampler and the writer: identical messages give identical fram
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,9 @@ import numpy as np
 from lerobot_ros_record.contract import Contract
 from lerobot_ros_record.frames.convert import FeatureConverter, FrameError, converters
 from lerobot_ros_record.resample import Frame, Resampler, SyncReport, resampler_for
+
+SYNC_META_FILE = "lerobot_ros_sync.json"
+"""Per-episode sync reports under a dataset's meta/ folder."""
 
 
 class EmptyEpisodeError(RuntimeError):
@@ -105,6 +110,7 @@ class EpisodeFrames:
             raise EmptyEpisodeError(f"episode {index} has no complete frame ({cause}); discarded")
         summary = self.writer.save_episode()
         self.resampler = None
+        self._store_report(index, resampler.report)
         return SavedEpisode(index, resampler.frames_emitted, resampler.report, summary)
 
     def discard(self) -> None:
@@ -116,6 +122,16 @@ class EpisodeFrames:
     @property
     def report(self) -> SyncReport | None:
         return self.resampler.report if self.resampler else None
+
+    def _store_report(self, index: int, report: SyncReport) -> None:
+        """Keep every episode's sync report in meta/lerobot_ros_sync.json (ignored by LeRobot)."""
+        path = Path(self.writer.root) / "meta" / SYNC_META_FILE
+        try:
+            reports = json.loads(path.read_text())
+        except (OSError, ValueError):
+            reports = {}
+        reports[str(index)] = report.to_dict()
+        self.writer.write_meta_file(SYNC_META_FILE, json.dumps(reports, indent=1).encode())
 
     def _write(self, frames: list[Frame]) -> int:
         for frame in frames:
