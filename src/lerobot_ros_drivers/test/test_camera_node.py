@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import subprocess
+import time
 from pathlib import Path
 
 import av
@@ -13,7 +14,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from lerobot_ros_bringup.graph.description import NodeSpec
-from lerobot_ros_drivers.cameras.capture import CameraError, CaptureThread, EndOfStream
+from lerobot_ros_drivers.cameras.capture import CameraError, Capture, CaptureThread, EndOfStream
 from lerobot_ros_drivers.cameras.opencv import OpenCVCamera, OpenCVCameraConfig
 from lerobot_ros_drivers.common.images import compressed_to_numpy, image_to_numpy
 from lerobot_ros_drivers.common.stamps import to_nanoseconds
@@ -188,3 +189,50 @@ projection_matrix: {{rows: 3, cols: 4, data: [79.0, 0, 47.0, 0, 0, 80.0, 31.0, 0
     assert list(info.d) == [-0.1, 0.01, 0.0, 0.0, 0.0]
     assert list(info.p)[:3] == [79.0, 0, 47.0]
     assert info.distortion_model == "plumb_bob"
+
+
+class UnpluggableCamera:
+    """A device that is unplugged after 5 frames and comes back after two failed reopen attempts."""
+
+    nominal_fps = 100.0
+    paced = True
+
+    def __init__(self) -> None:
+        self.reads = self.opens = 0
+
+    def describe(self) -> str:
+        return "device test"
+
+    def open(self) -> None:
+        self.opens += 1
+        if 2 <= self.opens <= 3:
+            raise CameraError("cannot open camera device test: no such device")
+
+    def read(self) -> Capture:
+        self.reads += 1
+        if self.reads == 6:
+            raise CameraError("camera device test: no frame (unplugged?)")
+        return Capture(np.full((2, 2, 3), self.reads, np.uint8), frame_number=self.reads + (3 if self.reads > 8 else 0))
+
+    def close(self) -> None:
+        pass
+
+
+def test_capture_thread_reconnects_after_an_unplug_and_counts_drops() -> None:
+    received = []
+    errors = []
+    source = UnpluggableCamera()
+    capture = CaptureThread(source, received.append, reconnect_period_s=0.01, on_error=errors.append)
+    capture.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(received) < 12 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        capture.stop()
+    stats = capture.snapshot()
+    assert len(received) >= 12 and source.opens == 4
+    assert stats.reconnects == 1 and stats.read_errors == 1
+    assert stats.dropped == 3  # frame numbers 8 -> 12 after the reconnect
+    assert errors[0].startswith("camera device test: no frame (unplugged?); reopening every 0.01 s")
+    assert "no such device" in errors[1]
