@@ -17,8 +17,8 @@ from lerobot_ros_drivers.force.protocols import (
     Protocol,
     ProtocolConfigError,
     RobotiqFT300Protocol,
-    create_protocol,
     crc16_modbus,
+    create_protocol,
     register_protocol,
 )
 from lerobot_ros_drivers.force.sensor import SerialForceSensor
@@ -167,7 +167,7 @@ def test_low_pass_filter_step_response_follows_its_time_constant() -> None:
     lowpass(np.zeros(6), 0.0)
     times = np.arange(1, 1001) * 0.001  # 1 kHz for 1 s
     out = [lowpass(np.ones(6), t)[0] for t in times]
-    index = int(round(tau * 1000)) - 1
+    index = round(tau * 1000) - 1
     assert out[index] == pytest.approx(1 - math.exp(-1), abs=1e-3)
     assert out[-1] == pytest.approx(1 - math.exp(-1 / tau), abs=1e-6)
     # irregular sampling gives the same value at the same time
@@ -219,7 +219,9 @@ def test_serial_sensor_reads_the_pty_emulator_with_injected_garbage() -> None:
 
 
 def test_serial_sensor_reports_a_missing_port_and_keeps_trying() -> None:
-    sensor = SerialForceSensor("/dev/does-not-exist", 115200, LineProtocol(), lambda w, s: None, reconnect_period_s=0.05)
+    sensor = SerialForceSensor(
+        "/dev/does-not-exist", 115200, LineProtocol(), lambda w, s: None, reconnect_period_s=0.05
+    )
     sensor.start()
     try:
         deadline = time.monotonic() + 10
