@@ -4,8 +4,10 @@ Builds a random-weight ACT policy, saves it with LeRobot's own `save_pretrained`
 (non-trivial dataset stats), runs `predict_action_chunk`/`select_action` on fixed inputs and writes the
 inputs and outputs to an .npz, so the suite's runtime can be compared against it.
 
-Usage: python act_reference_oracle.py SPEC_JSON OUT_DIR
-SPEC_JSON keys: cameras ({name: [h, w]}), state_dim, action_dim, env_state_dim (0 = none), chunk_size,
+Usage: python act_reference_oracle.py SPECS_JSON OUT_DIR
+SPECS_JSON: {variant_name: spec}; each variant is written to OUT_DIR/<variant_name>/{checkpoint/,reference.npz}
+(one process for all variants: importing lerobot is the slow part).
+Spec keys: cameras ({name: [h, w]}), state_dim, action_dim, env_state_dim (0 = none), chunk_size,
 n_action_steps, dim_model, n_heads, dim_feedforward, n_encoder_layers, n_decoder_layers, latent_dim,
 n_vae_encoder_layers, pre_norm, use_vae, normalization_mapping, seed, n_inputs, timing_runs,
 replace_final_stride_with_dilation, temporal_ensemble_coeff.
@@ -36,8 +38,12 @@ def feature_stats(shape: tuple[int, ...], rng: np.random.Generator, image: bool)
 
 
 def main() -> None:
-    spec = json.loads(sys.argv[1])
-    out = Path(sys.argv[2])
+    specs = json.loads(sys.argv[1])
+    for name, spec in specs.items():
+        build_variant(spec, Path(sys.argv[2]) / name)
+
+
+def build_variant(spec: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(spec.get("seed", 0))
     rng = np.random.default_rng(spec.get("seed", 0))
@@ -146,6 +152,8 @@ def main() -> None:
                 postprocessor(policy.predict_action_chunk(preprocessor(dict(batch))))
                 durations.append(time.perf_counter() - start)
         arrays["timings"] = np.array(durations)
+        arrays["torch_threads"] = np.array(torch.get_num_threads())
+        arrays["torch_version"] = np.array(torch.__version__)
     np.savez(out / "reference.npz", **arrays)
 
 
