@@ -4,7 +4,8 @@ Saves a small random-weight ACT checkpoint the way lerobot-train does (`save_pre
 policy and of both processor pipelines, with dataset stats in SO-101 LeRobot units), for the
 policy node tests and benchmarks.
 
-Usage: python policy_node_make_checkpoint.py OUT_DIR CAMERAS_JSON [CHUNK_SIZE] [STATE_DIM] [ACTION_DIM] [ACTION_STD]
+Usage: python policy_node_make_checkpoint.py OUT_DIR CAMERAS_JSON [CHUNK_SIZE] [STATE_DIM] [ACTION_DIM] [ACTION_STD] [small|default]
+(default: LeRobot's default ACT architecture; small: a tiny transformer for fast tests)
 CAMERAS_JSON: {"front": [height, width], ...}
 """
 
@@ -35,6 +36,15 @@ def main() -> None:
     state_dim = int(sys.argv[4]) if len(sys.argv) > 4 else 6
     action_dim = int(sys.argv[5]) if len(sys.argv) > 5 else 6
     action_std = float(sys.argv[6]) if len(sys.argv) > 6 else 10.0
+    architecture = sys.argv[7] if len(sys.argv) > 7 else "small"
+    small = {
+        "dim_model": 64,
+        "n_heads": 2,
+        "dim_feedforward": 128,
+        "n_encoder_layers": 1,
+        "n_decoder_layers": 1,
+        "use_vae": False,
+    }
     torch.manual_seed(0)
     inputs = {"observation.state": PolicyFeature(type=FeatureType.STATE, shape=(state_dim,))}
     for name, (height, width) in cameras.items():
@@ -45,14 +55,9 @@ def main() -> None:
         output_features=outputs,
         chunk_size=chunk_size,
         n_action_steps=chunk_size,
-        dim_model=64,
-        n_heads=2,
-        dim_feedforward=128,
-        n_encoder_layers=1,
-        n_decoder_layers=1,
-        use_vae=False,
         pretrained_backbone_weights=None,
         device="cpu",
+        **(small if architecture == "small" else {}),
     )
     policy = ACTPolicy(config).eval()
     stats = {"observation.state": joint_stats(state_dim), "action": joint_stats(action_dim, action_std)}

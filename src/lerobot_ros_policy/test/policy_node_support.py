@@ -17,7 +17,12 @@ GRIPPER_RANGE = [-0.17453292519943295, 1.7453292519943295]
 
 
 def make_checkpoint(
-    out: Path, cameras: dict[str, tuple[int, int]], chunk_size: int = 30, action_dim: int = 6, action_std: float = 10.0
+    out: Path,
+    cameras: dict[str, tuple[int, int]],
+    chunk_size: int = 30,
+    action_dim: int = 6,
+    action_std: float = 10.0,
+    architecture: str = "small",
 ) -> Path:
     """A random-weight ACT checkpoint saved by LeRobot 0.4.4 itself (reference venv)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AMENT", "COLCON", "VIRTUAL_ENV"))}
@@ -32,6 +37,7 @@ def make_checkpoint(
             "6",
             str(action_dim),
             str(action_std),
+            architecture,
         ],
         capture_output=True,
         text=True,
