@@ -59,6 +59,7 @@ class TeleopNode(Node):
         self.follower: dict[str, float] | None = None
         self.sent = 0
         self.skipped = 0
+        self.skipped_reported = 0
         self.last_problem = ""
         self.publisher = self.create_publisher(JointState, cfg.command_topic, COMMAND_QOS)
         self.create_subscription(JointState, cfg.leader_topic, self._on_leader, subscriber_qos(10))
@@ -95,7 +96,12 @@ class TeleopNode(Node):
         self.sent += 1
 
     def _report(self) -> None:
-        level, message = (WARN, self.last_problem) if self.skipped and self.last_problem else (OK, "forwarding")
+        """WARN when leader messages could not be mapped since the last report."""
+        recent = self.skipped - self.skipped_reported
+        self.skipped_reported = self.skipped
+        level, message = (
+            (WARN, f"{recent} leader messages skipped: {self.last_problem}") if recent else (OK, "forwarding")
+        )
         self.diagnostics.update("teleop", level, message, mode=self.config.mode, sent=self.sent, skipped=self.skipped)
 
 
