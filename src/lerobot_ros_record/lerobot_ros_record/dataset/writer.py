@@ -26,7 +26,14 @@ import pyarrow.parquet as pq
 
 from . import stats as stats_lib
 from .depth import DepthQuantizer
-from .errors import CorruptDatasetError, DatasetError, DiskFullError, EpisodeStateError, FeatureSpecError
+from .errors import (
+    CorruptDatasetError,
+    DatasetError,
+    DiskFullError,
+    EncoderError,
+    EpisodeStateError,
+    FeatureSpecError,
+)
 from .features import DEFAULT_FEATURES, DEPTH_FLAG, data_schema, parse_features, validate_frame
 from .images import PngEncoder, image_cell
 from .layout import (
@@ -42,6 +49,7 @@ from .layout import (
     data_path,
     disk_full_as_error,
     episodes_path,
+    is_disk_full,
     json_bytes,
     size_in_mb,
     video_path,
@@ -346,8 +354,19 @@ class DatasetWriter:
                 episode.images[feature.key].append(image_cell(encoder.encode(value), index))
                 episode.image_samplers[feature.key].add(value)
             else:
-                episode.encoders[feature.key].submit(index, value)
+                self._submit(episode, feature.key, index, value)
         episode.length += 1
+
+    def _submit(self, episode: _Episode, key: str, index: int, image: np.ndarray) -> None:
+        """Hand a frame to its encoder; an encoder failure drops the episode (its video is lost)."""
+        try:
+            episode.encoders[key].submit(index, image)
+        except (OSError, EncoderError) as error:
+            self.discard_episode()
+            dropped = f"episode {episode.index} was dropped, earlier episodes are intact"
+            if is_disk_full(error):
+                raise DiskFullError(f"no space left on device while encoding '{key}': {error}; {dropped}") from error
+            raise EncoderError(f"{error}; {dropped}") from error
 
     def discard_episode(self) -> None:
         """Drop the open episode; nothing of it reaches the dataset and its index is reused."""
@@ -468,7 +487,8 @@ class DatasetWriter:
         tmp_stats, _ = write_staged(
             self._staging, "stats.json", lambda p: p.write_bytes(json_bytes(stats_lib.to_json(running)))
         )
-        staged += [(tmp_info, self.root / INFO_PATH), (tmp_stats, self.root / STATS_PATH)]
+        # info.json last: when it counts an episode, that episode's stats are in stats.json too
+        staged += [(tmp_stats, self.root / STATS_PATH), (tmp_info, self.root / INFO_PATH)]
 
         for tmp, final in staged:  # the episodes file (commit record) goes after data and videos
             commit(tmp, final)
@@ -701,6 +721,18 @@ class DatasetWriter:
         tmp, _ = write_staged(self._staging, f"{key}.mp4", lambda p: truncate_video(path, frames, p, self.config.fps))
         commit(tmp, path)
 
+    def _recover_stats(self, rows: list[dict[str, Any]]) -> dict[str, stats_lib.Stats] | None:
+        """stats.json if the last save completed (info.json counts all episodes), else refolded from the episodes."""
+        stats_file = self.root / STATS_PATH
+        if rows and self._info.get("total_episodes") == len(rows) and stats_file.is_file():
+            loaded = json.loads(stats_file.read_text())
+            return {key: {name: np.array(v) for name, v in value.items()} for key, value in loaded.items()}
+        keys = list(self._info["features"])
+        running: dict[str, stats_lib.Stats] | None = None
+        for row in rows:
+            running = stats_lib.aggregate_into(running, stats_lib.from_columns(row, keys))
+        return running
+
     def _recover_meta(self, rows: list[dict[str, Any]]) -> None:
         tasks_file = self.root / TASKS_PATH
         tasks: list[str] = []
@@ -722,10 +754,7 @@ class DatasetWriter:
                 tasks_file.unlink()
         self._tasks = tasks
 
-        keys = list(self._info["features"])
-        running: dict[str, stats_lib.Stats] | None = None
-        for row in rows:
-            running = stats_lib.aggregate_into(running, stats_lib.from_columns(row, keys))
+        running = self._recover_stats(rows)
         self._stats = running
         self._num_episodes = len(rows)
         self._total_frames = rows[-1]["dataset_to_index"] if rows else 0
@@ -746,17 +775,14 @@ class DatasetWriter:
         info["total_frames"] = self._total_frames
         info["total_tasks"] = len(tasks)
         info["splits"] = {"train": f"0:{len(rows)}"} if rows else {}
-        staged = [write_staged(self._staging, "info.json", lambda p: p.write_bytes(json_bytes(info)))[0]]
-        finals = [self.root / INFO_PATH]
+        rewrites = {INFO_PATH: json_bytes(info)}
         if running is not None:
-            staged.append(
-                write_staged(
-                    self._staging, "stats.json", lambda p: p.write_bytes(json_bytes(stats_lib.to_json(running)))
-                )[0]
-            )
-            finals.append(self.root / STATS_PATH)
-        for tmp, final in zip(staged, finals, strict=True):
-            commit(tmp, final)
+            rewrites[STATS_PATH] = json_bytes(stats_lib.to_json(running))
+        for relative, content in rewrites.items():
+            final = self.root / relative
+            if not final.is_file() or final.read_bytes() != content:
+                tmp, _ = write_staged(self._staging, final.name, lambda p, c=content: p.write_bytes(c))
+                commit(tmp, final)
 
 
 def _file_index(path: Path) -> FileIndex:
