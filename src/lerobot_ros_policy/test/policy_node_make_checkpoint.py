@@ -4,7 +4,8 @@ Saves a small random-weight ACT checkpoint the way lerobot-train does (`save_pre
 policy and of both processor pipelines, with dataset stats in SO-101 LeRobot units), for the
 policy node tests and benchmarks.
 
-Usage: python policy_node_make_checkpoint.py OUT_DIR CAMERAS_JSON [CHUNK_SIZE] [STATE_DIM] [ACTION_DIM] [ACTION_STD] [small|default]
+Usage: python policy_node_make_checkpoint.py OUT_DIR CAMERAS_JSON
+       [CHUNK_SIZE] [STATE_DIM] [ACTION_DIM] [ACTION_STD] [small|default]
 (default: LeRobot's default ACT architecture; small: a tiny transformer for fast tests)
 CAMERAS_JSON: {"front": [height, width], ...}
 """
