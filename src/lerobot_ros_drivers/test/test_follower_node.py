@@ -58,6 +58,17 @@ def leader(link: Path, **parameters) -> NodeSpec:
     )
 
 
+def call(probe, name: str, srv_type, request=None, timeout: float = 30.0):
+    """Call an idempotent service, again when no answer comes (a reply can be lost while discovery completes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return probe.call_service(name, srv_type, request, timeout=min(5.0, max(deadline - time.monotonic(), 0.1)))
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+
+
 def wait_future(future, timeout: float = 30.0):
     deadline = time.monotonic() + timeout
     while not future.done():
@@ -94,10 +105,17 @@ class TrajectoryActionClient:
         self.feedback: list = []
 
     def send(self, trajectory, timeout: float = 30.0, **goal_fields):
+        """Send a goal; re-sent when no answer comes (a reply can be lost while DDS discovery completes)."""
         goal = self.type.Goal(trajectory=trajectory, **goal_fields)
-        handle = wait_future(
-            self.client.send_goal_async(goal, feedback_callback=lambda f: self.feedback.append(f.feedback)), timeout
-        )
+        deadline = time.monotonic() + timeout
+        while True:
+            future = self.client.send_goal_async(goal, feedback_callback=lambda f: self.feedback.append(f.feedback))
+            try:
+                handle = wait_future(future, min(5.0, max(deadline - time.monotonic(), 0.1)))
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
         assert handle.accepted
         return handle
 
@@ -245,7 +263,7 @@ def test_unplug_mid_motion_holds_reports_error_and_reconnects(arm, ros_probe):
     client = TrajectoryActionClient(ros_probe)
     handle = client.send(trajectory_msg([(3.0, [1.0, 0, 0, 0, 0, 0])]))
     ros_probe.wait_until(lambda: latest(states)[0] > 0.2, 10, "motion did not start")
-    reply = ros_probe.call_service("/follower_bus/set_plugged", SetBool, SetBool.Request(data=False))
+    reply = call(ros_probe, "/follower_bus/set_plugged", SetBool, SetBool.Request(data=False))
     assert reply.success
     result = wait_future(handle.get_result_async(), 20).result
     assert result.error_code != 0 and "bus lost" in result.error_string
@@ -254,7 +272,7 @@ def test_unplug_mid_motion_holds_reports_error_and_reconnects(arm, ros_probe):
     count = len(states)
     time.sleep(1.0)
     assert len(states) - count < 5, "joint_states kept flowing with the bus unplugged"
-    ros_probe.call_service("/follower_bus/set_plugged", SetBool, SetBool.Request(data=True))
+    call(ros_probe, "/follower_bus/set_plugged", SetBool, SetBool.Request(data=True))
     ros_probe.wait_until(lambda: len(states) > count + 50, 20, "no joint_states after replugging")
     status = diagnostics_of(ros_probe, lambda s: s.level == b"\x00" and values(s)["reconnects"] == "1")
     held = latest(states)[0]
@@ -268,14 +286,14 @@ def test_unplug_mid_motion_holds_reports_error_and_reconnects(arm, ros_probe):
 
 def test_torque_service_rest_pose_and_torque_off_on_shutdown(arm, ros_probe, tmp_path):
     graph, states = arm
-    reply = ros_probe.call_service("/follower/move_to_rest", Trigger)
+    reply = call(ros_probe, "/follower/move_to_rest", Trigger)
     assert reply.success, reply.message
     ros_probe.wait_until(lambda: abs(latest(states)[1] + 1.6) < 0.05, 15, "rest pose not reached")
-    assert ros_probe.call_service("/follower/set_torque", SetBool, SetBool.Request(data=False)).success
+    assert call(ros_probe, "/follower/set_torque", SetBool, SetBool.Request(data=False)).success
     client = TrajectoryActionClient(ros_probe)
     result = client.run(trajectory_msg([(1.0, [0.0] * 6)]))
     assert "torque is off" in result.error_string
-    assert ros_probe.call_service("/follower/set_torque", SetBool, SetBool.Request(data=True)).success
+    assert call(ros_probe, "/follower/set_torque", SetBool, SetBool.Request(data=True)).success
     # Stop the driver: on_shutdown=torque_off (the default) leaves every motor limp.
     graph.process("follower").process.send_signal(2)
     graph.process("follower").process.wait(timeout=20)
