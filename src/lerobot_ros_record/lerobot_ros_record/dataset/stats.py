@@ -55,15 +55,42 @@ def _quantile(hist: np.ndarray, edges: np.ndarray, target: float) -> float:
     return float(edges[idx] + (target - before) / inside * (edges[idx + 1] - edges[idx]))
 
 
-def _histogram(column: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """`np.histogram(column, edges)`; for uint8 pixels via a value count (same bins, much faster)."""
-    if column.dtype == np.uint8:
-        counts = np.bincount(column, minlength=256)
-        values = np.flatnonzero(counts)
-        bins = np.searchsorted(edges, values.astype(np.float64), side="right") - 1
-        bins = np.clip(bins, 0, len(edges) - 2)
-        return np.bincount(bins, weights=counts[values], minlength=len(edges) - 1)
-    return np.histogram(column, bins=edges)[0]
+def _value_histogram(counts: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """`np.histogram` of uint8 values given their counts per value (same half-open bins, last one closed)."""
+    values = np.flatnonzero(counts)
+    bins = np.clip(np.searchsorted(edges, values.astype(np.float64), side="right") - 1, 0, len(edges) - 2)
+    return np.bincount(bins, weights=counts[values], minlength=len(edges) - 1)
+
+
+def _uint8_table_stats(table: np.ndarray, count: int) -> Stats:
+    """`_table_stats` for uint8 pixels from per-channel value counts: the same numbers, a fraction of the time.
+
+    Sums of integers are exact in float64 either way, so mean and mean of squares equal numpy's.
+    """
+    rows = table.shape[0]
+    counts = [np.bincount(table[:, column], minlength=256) for column in range(table.shape[1])]
+    levels = np.arange(256, dtype=np.float64)
+    present = [np.flatnonzero(c) for c in counts]
+    minimum = np.array([p[0] for p in present], dtype=np.uint8)
+    maximum = np.array([p[-1] for p in present], dtype=np.uint8)
+    mean = np.array([(c * levels).sum() for c in counts]) / rows
+    mean_of_squares = np.array([(c * levels**2).sum() for c in counts]) / rows
+    stats = {
+        "min": minimum,
+        "max": maximum,
+        "mean": mean,
+        "std": np.sqrt(np.maximum(0, mean_of_squares - mean**2)),
+        "count": np.array([count]),
+    }
+    quantiles: list[list[float]] = [[] for _ in QUANTILES]
+    for column, column_counts in enumerate(counts):
+        edges = np.linspace(minimum[column] - EDGE_PADDING, maximum[column] + EDGE_PADDING, NUM_BINS + 1)
+        hist = _value_histogram(column_counts, edges)
+        for i, q in enumerate(QUANTILES):
+            quantiles[i].append(_quantile(hist, edges, q * rows))
+    for key, values in zip(QUANTILE_KEYS, quantiles, strict=True):
+        stats[key] = np.array(values)
+    return stats
 
 
 def _table_stats(table: np.ndarray, count: int) -> Stats:
@@ -79,9 +106,10 @@ def _table_stats(table: np.ndarray, count: int) -> Stats:
         }
         stats.update({key: mean.copy() for key in QUANTILE_KEYS})
         return stats
-    widened = table.astype(np.float64) if table.dtype == np.uint8 else table
+    if table.dtype == np.uint8:
+        return _uint8_table_stats(table, count)
     mean = np.mean(table, axis=0)
-    mean_of_squares = np.mean(widened**2, axis=0)
+    mean_of_squares = np.mean(table**2, axis=0)
     minimum = np.min(table, axis=0)
     maximum = np.max(table, axis=0)
     std = np.sqrt(np.maximum(0, mean_of_squares - mean**2))
@@ -90,7 +118,7 @@ def _table_stats(table: np.ndarray, count: int) -> Stats:
     quantiles: list[list[float]] = [[] for _ in QUANTILES]
     for column in range(table.shape[1]):
         edges = np.linspace(minimum[column] - EDGE_PADDING, maximum[column] + EDGE_PADDING, NUM_BINS + 1)
-        hist = _histogram(table[:, column], edges)
+        hist = np.histogram(table[:, column], bins=edges)[0]
         for i, q in enumerate(QUANTILES):
             quantiles[i].append(_quantile(hist, edges, q * rows))
     for key, values in zip(QUANTILE_KEYS, quantiles, strict=True):
