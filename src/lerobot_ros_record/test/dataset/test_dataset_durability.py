@@ -276,3 +276,21 @@ def test_disk_full_raises_clearly_and_keeps_earlier_episodes(small_disk: Path, r
     assert writer.save_episode().index == 2
     writer.finalize()
     assert_consistent(root)
+
+
+def test_save_interrupted_after_its_commit_is_completed(tmp_path: Path, reference_episodes) -> None:
+    """Episode 2's metadata landed but stats.json and info.json did not: resume rebuilds them from the episodes."""
+    straight, root = tmp_path / "straight", tmp_path / "ds"
+    reference_episodes.write(straight)
+    reference_episodes.write(root, episodes=range(2))
+    stale = {name: (root / "meta" / name).read_bytes() for name in ("info.json", "stats.json")}
+    reference_episodes.write(root, episodes=range(2, 3))
+    for name, content in stale.items():
+        (root / "meta" / name).write_bytes(content)
+
+    assert DatasetWriter.resume(root).num_episodes == 3
+    assert json.loads((root / "meta/info.json").read_text()) == json.loads((straight / "meta/info.json").read_text())
+    stats, expected = (json.loads((r / "meta/stats.json").read_text()) for r in (root, straight))
+    for feature in expected:
+        for name in expected[feature]:
+            np.testing.assert_allclose(stats[feature][name], expected[feature][name], rtol=1e-6)
