@@ -1,0 +1,528 @@
+"""Recorder node: ROS topics → LeRobot v3.0 dataset, per the feature contract.
+
+Subscribes to every topic of the contract (best effort, deep queues: accepts any publisher,
+warns about publishers whose QoS cannot reach it), converts, resamples and writes frames with
+the same code as `lerobot-ros bag2dataset`. Episodes are driven by
+
+- the `recorder/record_episode` action (goal: task; feedback: frames, elapsed, sync health;
+  result: episode index), ended by `recorder/save_episode` (SaveEpisode), `recorder/discard_episode`
+  (Trigger: drop it, to record it again), cancelling the goal (discard), or `episode_time_s`;
+- or automatically like lerobot-record (`num_episodes` > 0): record `episode_time_s`, reset
+  `reset_time_s`, repeat; save/discard/finalize act on the running episode (→ / ← / Esc keys of
+  the keyboard client).
+
+`recorder/finalize` (Trigger) closes the dataset (optionally pushing it to the Hub). State is
+published on `recorder/status` and /diagnostics; boundaries on `recorder/episode_events` so a
+bag recorded alongside can be split into the same episodes. After a crash, a restart resumes
+the dataset: earlier episodes are kept, the interrupted one is dropped.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_drivers.common.params import declare_parameters, param
+from lerobot_ros_drivers.common.qos import LATCHED_QOS, check_publisher_compatibility, subscriber_qos
+from lerobot_ros_msgs.action import RecordEpisode
+from lerobot_ros_msgs.msg import EpisodeEvent, RecorderStatus, StreamSyncStatus
+from lerobot_ros_msgs.srv import SaveEpisode
+from lerobot_ros_record.contract import CONTRACT_META_FILE, Contract, ContractError, load_contract
+from lerobot_ros_record.frames import EmptyEpisodeError, EpisodeFrames, SavedEpisode
+from lerobot_ros_record.resample import SyncReport
+
+
+@dataclass
+class RecorderConfig:
+    contract: str = param(description="feature contract YAML file")
+    root: str = param(description="dataset directory (created, or resumed when it holds a dataset)")
+    repo_id: str = param("", "dataset repo id (default: local/<root name>)")
+    task: str = param("", "task of episodes without one (default: the contract's task)")
+    video_codec: str = param("libsvtav1", "video codec", choices=("libsvtav1", "h264", "hevc"))
+    encoder_queue_size: int = param(60, "frames buffered per camera before frames are dropped", min=1, max=10000)
+    num_episodes: int = param(0, "automatic mode: episodes to record (0: driven by the action)", min=0, max=100000)
+    episode_time_s: float = param(60.0, "automatic mode: episode length (s)", min=0.1, max=86400.0)
+    reset_time_s: float = param(10.0, "automatic mode: reset period between episodes (s)", min=0.0, max=86400.0)
+    optional_wait_s: float = param(2.0, "wait for optional topics before creating the dataset (s)", min=0.0, max=60.0)
+    deadline_s: float = param(0.5, "a frame waits at most this long for a late stream (s)", min=0.01, max=10.0)
+    queue_depth: int = param(100, "subscription queue depth", min=1, max=10000)
+    status_period_s: float = param(0.5, "status and feedback period (s)", min=0.05, max=10.0)
+    push_to_hub: bool = param(False, "push the dataset to the Hugging Face Hub on finalize")
+    hub_private: bool = param(False, "create the Hub repository as private")
+    hub_tags: list[str] = param(["LeRobot", "lerobot-ros"], "tags of the Hub dataset card")  # noqa: RUF009 (a field)
+
+
+class _Outcome:
+    """How an episode ended, set by the thread that ended it."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.saved: SavedEpisode | None = None
+        self.message = ""
+
+
+class RecorderNode(Node):
+    def __init__(self) -> None:
+        super().__init__("recorder")
+        self.config = declare_parameters(self, RecorderConfig)
+        self.contract: Contract = load_contract(self.config.contract)
+        self.root = Path(self.config.root).expanduser()
+        self.repo_id = self.config.repo_id or f"local/{self.root.name}"
+        self._lock = threading.RLock()  # guards the writer and the episode state
+        self._frames: EpisodeFrames | None = None
+        self._state = RecorderStatus.STATE_IDLE
+        self._message = ""
+        self._outcome: _Outcome | None = None
+        self._episode_started = 0.0
+        self._episode_time_s = 0.0
+        self._episodes_saved = 0
+        self._last_report: SyncReport | None = None
+        self._last_dropped = 0
+        self._task_from_topic: str | None = None
+        self._seen_topics: set[str] = set()
+        self._qos_warned: set[str] = set()
+        self._rejects_logged: dict[tuple[str, str], float] = {}
+        self._started_at = time.monotonic()
+        self._stop = threading.Event()
+
+        sensors = ReentrantCallbackGroup()
+        control = ReentrantCallbackGroup()
+        self._qos = subscriber_qos(self.config.queue_depth)
+        self._inputs = []
+        for topic in sorted({spec.topic for spec in self.contract.features_spec}):
+            msg_type = _message_class(
+                next(s for s in self.contract.features_spec if s.topic == topic).message_type.name
+            )
+            self._inputs.append(
+                self.create_subscription(
+                    msg_type, topic, lambda msg, t=topic: self._on_message(t, msg), self._qos, callback_group=sensors
+                )
+            )
+        if self.contract.task_topic:
+            self.create_subscription(String, self.contract.task_topic, self._on_task, 10, callback_group=control)
+        self._status_pub = self.create_publisher(RecorderStatus, "recorder/status", 10)
+        self._events_pub = self.create_publisher(EpisodeEvent, "recorder/episode_events", LATCHED_QOS)
+        self._diagnostics = DiagnosticsReporter(self, hardware_id=str(self.root))
+        self.create_service(SaveEpisode, "recorder/save_episode", self._on_save, callback_group=control)
+        self.create_service(Trigger, "recorder/discard_episode", self._on_discard, callback_group=control)
+        self.create_service(Trigger, "recorder/finalize", self._on_finalize, callback_group=control)
+        self._action = ActionServer(
+            self,
+            RecordEpisode,
+            "recorder/record_episode",
+            execute_callback=self._execute,
+            goal_callback=self._on_goal,
+            cancel_callback=lambda _: CancelResponse.ACCEPT,
+            callback_group=control,
+        )
+        self.create_timer(1.0 / (2 * self.contract.fps), self._pump, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(self.config.status_period_s, self._publish_status, callback_group=control)
+        self.create_timer(2.0, self._check_topics, callback_group=control)
+        self._progress_at = 0.0
+        if self.config.num_episodes > 0:
+            threading.Thread(target=self._automatic, name="recorder-auto", daemon=True).start()
+        mode = f"automatic, {self.config.num_episodes} episodes" if self.config.num_episodes else "action-driven"
+        self.get_logger().info(
+            f"recording {', '.join(self.contract.keys)} at {self.contract.fps} fps into {self.root} ({mode})"
+        )
+
+    # ------------------------------------------------------------------ inputs
+
+    def _on_message(self, topic: str, msg: Any) -> None:
+        receive_ns = self.get_clock().now().nanoseconds
+        self._seen_topics.add(topic)
+        with self._lock:
+            if self._frames is not None and self._state == RecorderStatus.STATE_RECORDING:
+                self._frames.on_message(topic, msg, receive_ns)
+
+    def _on_task(self, msg: String) -> None:
+        self._task_from_topic = msg.data or None
+
+    def _on_reject(self, key: str, error: str) -> None:
+        """Log rejected messages, at most once per feature and cause every 2 s."""
+        now = time.monotonic()
+        reason = (key, error.split(":", 2)[-1][:60])
+        if now - self._rejects_logged.get(reason, -1e9) >= 2.0:
+            self._rejects_logged[reason] = now
+            self.get_logger().warn(f"message rejected: {error}")
+
+    def _pump(self) -> None:
+        with self._lock:
+            if self._frames is None or self._state != RecorderStatus.STATE_RECORDING:
+                return
+            try:
+                self._frames.pump()
+            except Exception as error:  # a writer error (disk full, ...): stop the episode, keep the dataset
+                self._fail(f"writing episode {self._frames.episode_index} failed: {error}")
+
+    # ------------------------------------------------------------------ dataset
+
+    def _open_dataset(self) -> EpisodeFrames:
+        """Create or resume the dataset on the first episode (optional features decided then)."""
+        if self._frames is not None:
+            return self._frames
+        from lerobot_ros_record.dataset import DatasetWriter, WriterConfig
+
+        config = WriterConfig(
+            fps=self.contract.fps,
+            video_codec=self.config.video_codec,
+            encoder_queue_size=self.config.encoder_queue_size,
+        )
+        if (self.root / "meta" / "info.json").exists():
+            writer = DatasetWriter.resume(self.root, config, repo_id=self.repo_id)
+            contract = self.contract.restricted_to(writer.features)
+            self.get_logger().info(f"resuming {self.root}: {writer.num_episodes} episode(s) already recorded")
+        else:
+            absent = {s.key for s in self.contract.features_spec if not s.required and s.topic not in self._seen_topics}
+            if absent:
+                self.get_logger().warn(f"optional feature(s) {sorted(absent)} have no data: left out of the dataset")
+            contract = self.contract.without(absent)
+            writer = DatasetWriter.create(
+                self.root, self.repo_id, contract.features(), config, robot_type=contract.robot_type
+            )
+        writer.write_meta_file(CONTRACT_META_FILE, contract.to_yaml().encode())
+        self._episodes_saved = writer.num_episodes
+        self._frames = EpisodeFrames(contract, writer, self.config.deadline_s, on_reject=self._on_reject)
+        return self._frames
+
+    # ------------------------------------------------------------------ episodes
+
+    def _wait_for_optional_topics(self) -> None:
+        """Before the dataset exists, give optional streams `optional_wait_s` after start-up to show up."""
+        if self._frames is not None:
+            return
+        deadline = self._started_at + self.config.optional_wait_s
+        optional = {s.topic for s in self.contract.features_spec if not s.required}
+        while time.monotonic() < deadline and not optional <= self._seen_topics:
+            time.sleep(0.05)
+
+    def _start_episode(self, task: str, episode_time_s: float) -> tuple[int, _Outcome]:
+        self._wait_for_optional_topics()
+        with self._lock:
+            if self._state in (RecorderStatus.STATE_RECORDING, RecorderStatus.STATE_SAVING):
+                raise RuntimeError("an episode is already being recorded")
+            if self._state == RecorderStatus.STATE_FINALIZED:
+                raise RuntimeError("the dataset is finalized")
+            frames = self._open_dataset()
+            task = task or self.config.task or self._task_from_topic or self.contract.task or ""
+            if not task:
+                raise RuntimeError("no task: set the goal's task, the task parameter, the task topic or the contract's")
+            index = frames.start(task)
+            self._outcome = _Outcome()
+            self._episode_started = self._now()
+            self._episode_time_s = episode_time_s
+            self._state = RecorderStatus.STATE_RECORDING
+            self._message = ""
+            self._publish_event(EpisodeEvent.START, index, task)
+            self.get_logger().info(f"episode {index} started: {task!r}")
+            return index, self._outcome
+
+    def _save(self) -> tuple[bool, str, SavedEpisode | None]:
+        with self._lock:
+            if self._frames is None or not self._frames.recording:
+                return False, "no episode is being recorded", None
+            self._state = RecorderStatus.STATE_SAVING
+            index = self._frames.episode_index
+            outcome = self._outcome
+            try:
+                saved = self._frames.save()
+            except EmptyEpisodeError as error:
+                self._publish_event(EpisodeEvent.DISCARD, index or 0, "")
+                return self._end(outcome, None, str(error))
+            except Exception as error:
+                self._fail(f"saving episode {index} failed: {error}")
+                return self._end(outcome, None, f"saving episode {index} failed: {error}")
+            self._episodes_saved += 1
+            self._last_report = saved.report
+            self._last_dropped = int(getattr(saved.summary, "total_dropped_frames", 0) or 0)
+            self._publish_event(EpisodeEvent.END, saved.index, self._frames.task or "")
+            self.get_logger().info(f"episode {saved.index} saved: {saved.frames} frames\n{saved.report.summary()}")
+            return self._end(outcome, saved, f"episode {saved.index} saved ({saved.frames} frames)")
+
+    def _discard(self, why: str) -> tuple[bool, str]:
+        with self._lock:
+            if self._frames is None or not self._frames.recording:
+                return False, "no episode is being recorded"
+            index = self._frames.episode_index
+            self._last_report = self._frames.report
+            self._frames.discard()
+            self._publish_event(EpisodeEvent.DISCARD, index or 0, "")
+            self.get_logger().info(f"episode {index} discarded ({why})")
+            self._end(self._outcome, None, f"episode {index} discarded ({why})")
+            return True, f"episode {index} discarded"
+
+    def _end(self, outcome: _Outcome | None, saved: SavedEpisode | None, message: str):
+        if self._state != RecorderStatus.STATE_ERROR:
+            self._state = RecorderStatus.STATE_IDLE
+        self._message = message
+        if outcome is not None:
+            outcome.saved, outcome.message = saved, message
+            outcome.done.set()
+        return saved is not None, message, saved
+
+    def _fail(self, message: str) -> None:
+        self.get_logger().error(message)
+        self._state = RecorderStatus.STATE_ERROR
+        self._message = message
+        if self._frames is not None and self._frames.recording:
+            self._frames.discard()
+        if self._outcome is not None:
+            self._outcome.message = message
+            self._outcome.done.set()
+
+    def _finalize(self) -> str:
+        with self._lock:
+            if self._state == RecorderStatus.STATE_FINALIZED:
+                return "already finalized"
+            if self._frames is not None and self._frames.recording:
+                self._discard("finalize during an episode")
+            self._stop.set()
+            if self._frames is not None:
+                self._frames.writer.finalize()
+            self._state = RecorderStatus.STATE_FINALIZED
+            message = f"dataset finalized: {self._episodes_saved} episode(s) in {self.root}"
+            self._message = message
+        self.get_logger().info(message)
+        if self.config.push_to_hub and self._frames is not None:
+            from lerobot_ros_record.nodes.hub import push_dataset
+
+            url = push_dataset(self.root, self.repo_id, private=self.config.hub_private, tags=self.config.hub_tags)
+            message += f"; pushed to {url}"
+            self.get_logger().info(f"pushed to {url}")
+        return message
+
+    def _wait_episode(self, outcome: _Outcome, goal_handle: Any | None = None) -> None:
+        """Until the episode ends: feedback, cancel (discard) and time limit (save)."""
+        while not outcome.done.wait(self.config.status_period_s):
+            if goal_handle is not None:
+                if goal_handle.is_cancel_requested:
+                    self._discard("goal cancelled")
+                    continue
+                goal_handle.publish_feedback(self._feedback())
+            if self._episode_time_s > 0 and self._now() - self._episode_started >= self._episode_time_s:
+                self._save()
+
+    # ------------------------------------------------------------------ action and services
+
+    def _on_goal(self, goal: RecordEpisode.Goal) -> GoalResponse:
+        with self._lock:
+            busy = self._state in (RecorderStatus.STATE_RECORDING, RecorderStatus.STATE_SAVING)
+            if busy or self._state == RecorderStatus.STATE_FINALIZED or self.config.num_episodes > 0:
+                self.get_logger().warn(f"record_episode goal rejected: recorder is {self._state}")
+                return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _execute(self, goal_handle: Any) -> RecordEpisode.Result:
+        result = RecordEpisode.Result()
+        try:
+            index, outcome = self._start_episode(goal_handle.request.task, goal_handle.request.episode_time_s)
+        except (RuntimeError, ContractError, OSError, ValueError) as error:
+            self._fail(f"cannot start an episode: {error}")
+            result.message = str(error)
+            goal_handle.abort()
+            return result
+        self._wait_episode(outcome, goal_handle)
+        result.episode_index = index
+        result.message = outcome.message
+        if outcome.saved is not None:
+            result.saved, result.frames = True, outcome.saved.frames
+            goal_handle.succeed()
+        elif goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+        else:
+            goal_handle.abort()
+        return result
+
+    def _on_save(self, request: SaveEpisode.Request, response: SaveEpisode.Response) -> SaveEpisode.Response:
+        success, message, saved = self._save()
+        response.success, response.message = success, message
+        if saved is not None:
+            response.episode_index, response.frames = saved.index, saved.frames
+        return response
+
+    def _on_discard(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self._discard("requested: re-record")
+        return response
+
+    def _on_finalize(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        try:
+            response.message = self._finalize()
+            response.success = True
+        except Exception as error:  # a Hub push failure must not lose the dataset, which is final on disk
+            response.success, response.message = False, f"finalized, but: {error}"
+            self.get_logger().error(response.message)
+        return response
+
+    # ------------------------------------------------------------------ automatic mode
+
+    def _automatic(self) -> None:
+        recorded = 0
+        while not self._stop.is_set() and recorded < self.config.num_episodes:
+            try:
+                _, outcome = self._start_episode("", self.config.episode_time_s)
+            except (RuntimeError, ContractError, OSError, ValueError) as error:
+                self._fail(f"cannot start an episode: {error}")
+                return
+            self._wait_episode(outcome)
+            if outcome.saved is None or self._stop.is_set():
+                continue  # discarded: record it again right away (lerobot-record's ←)
+            recorded += 1
+            if recorded < self.config.num_episodes and self.config.reset_time_s > 0:
+                with self._lock:
+                    self._state = RecorderStatus.STATE_RESETTING
+                self._stop.wait(self.config.reset_time_s)
+                with self._lock:
+                    if self._state == RecorderStatus.STATE_RESETTING:
+                        self._state = RecorderStatus.STATE_IDLE
+        if not self._stop.is_set():
+            self._finalize()
+
+    # ------------------------------------------------------------------ status
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _streams(self, report: SyncReport | None) -> list[StreamSyncStatus]:
+        if report is None:
+            return []
+        out = []
+        for name, stats in report.streams.items():
+            p50, p95, worst = stats.staleness_percentiles()
+            out.append(
+                StreamSyncStatus(
+                    feature=name,
+                    topic=stats.topic,
+                    messages_received=stats.messages_received,
+                    staleness_p50=p50,
+                    staleness_p95=p95,
+                    staleness_max=worst,
+                    gaps=stats.gaps,
+                    frames_dropped=stats.frames_dropped,
+                    healthy=stats.healthy,
+                )
+            )
+        return out
+
+    def _feedback(self) -> RecordEpisode.Feedback:
+        with self._lock:
+            report = self._frames.report if self._frames else None
+            return RecordEpisode.Feedback(
+                frames=self._frames.frames if self._frames else 0,
+                elapsed=self._now() - self._episode_started,
+                sync_healthy=report.healthy if report else False,
+                streams=self._streams(report),
+            )
+
+    def _publish_status(self) -> None:
+        with self._lock:
+            recording = self._frames is not None and self._frames.recording
+            report = self._frames.report if recording else self._last_report
+            msg = RecorderStatus(
+                state=self._state,
+                repo_id=self.repo_id,
+                root=str(self.root),
+                task=(self._frames.task or "") if recording else "",
+                episode_index=self._frames.episode_index if recording else self._episodes_saved,
+                episodes_saved=self._episodes_saved,
+                frames=self._frames.frames if recording else 0,
+                elapsed=self._now() - self._episode_started if recording else 0.0,
+                episode_time_s=self._episode_time_s if recording else 0.0,
+                dropped_video_frames=self._last_dropped,
+                streams=self._streams(report),
+                message=self._message,
+            )
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._status_pub.publish(msg)
+        level = ERROR if self._state == RecorderStatus.STATE_ERROR else OK
+        if report is not None and not report.healthy and level == OK:
+            level = WARN
+        self._diagnostics.update(
+            "recording",
+            level,
+            self._message or self._state,
+            state=self._state,
+            episodes_saved=self._episodes_saved,
+            frames=msg.frames,
+            frames_dropped=report.frames_dropped if report else 0,
+            clock_jumps=len(report.clock_jumps) if report else 0,
+        )
+        if recording and time.monotonic() - self._progress_at >= 5.0:
+            self._progress_at = time.monotonic()
+            limit = f"/{msg.episode_time_s:.0f}" if msg.episode_time_s > 0 else ""
+            self.get_logger().info(f"episode {msg.episode_index}: {msg.frames} frames, {msg.elapsed:.1f}{limit} s")
+
+    def _check_topics(self) -> None:
+        """Warn about publishers whose QoS delivers nothing to us, and about required topics without one."""
+        problems = []
+        for spec in self.contract.features_spec:
+            for problem in check_publisher_compatibility(self, spec.topic, self._qos):
+                problems.append(problem)
+                if problem not in self._qos_warned:
+                    self._qos_warned.add(problem)
+                    self.get_logger().warn(f"QoS mismatch, no data will arrive: {problem}")
+            if spec.required and self.count_publishers(spec.topic) == 0:
+                problems.append(f"{spec.topic}: no publisher (feature {spec.key})")
+        self._diagnostics.update(
+            "inputs",
+            WARN if problems else OK,
+            "; ".join(problems) if problems else "all topics published",
+            topics=len({s.topic for s in self.contract.features_spec}),
+        )
+
+    def close(self) -> None:
+        """On shutdown: close the dataset without the open episode (it stays resumable and loadable)."""
+        self._stop.set()
+        with self._lock:
+            if self._outcome is not None:
+                self._outcome.done.set()
+            if self._frames is not None and self._state != RecorderStatus.STATE_FINALIZED:
+                self._frames.writer.finalize()
+
+    def _publish_event(self, kind: int, index: int, task: str) -> None:
+        msg = EpisodeEvent(event=kind, episode_index=int(index), task=task)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._events_pub.publish(msg)
+
+
+def _message_class(type_name: str) -> type:
+    package, _, name = type_name.split("/")
+    module = __import__(f"{package}.msg", fromlist=[name])
+    return getattr(module, name)
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    try:
+        node = RecorderNode()
+    except (ContractError, ValueError, OSError) as error:
+        print(f"recorder_node: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        sys.exit(1)
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.close()
+        executor.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
