@@ -247,12 +247,22 @@ class DatasetWriter:
             raise DatasetError(
                 f"{root} is a {info.get('codebase_version')} dataset; only {CODEBASE_VERSION} can be resumed"
             )
+        stored = cls._config_from_info(info)
         if config is None:
-            config = cls._config_from_info(info)
+            config = stored
         elif config.fps != info["fps"]:
             raise DatasetError(
                 f"cannot resume {root} at {config.fps} fps: the dataset was recorded at {info['fps']} fps"
             )
+        elif config.video_codec != stored.video_codec and cls._has_colour_video(info):
+            _log.warning(
+                "resuming %s with its own codec %s instead of %s: one video file holds one codec",
+                root,
+                stored.video_codec,
+                config.video_codec,
+            )
+            config.video_codec = stored.video_codec
+        config.depth_min_m, config.depth_max_m = stored.depth_min_m, stored.depth_max_m
         config.chunks_size = info["chunks_size"]
         config.data_files_size_in_mb = info["data_files_size_in_mb"]
         config.video_files_size_in_mb = info["video_files_size_in_mb"]
@@ -260,6 +270,13 @@ class DatasetWriter:
         with disk_full_as_error(f"recovering {root}"):
             writer._recover()
         return writer
+
+    @staticmethod
+    def _has_colour_video(info: dict[str, Any]) -> bool:
+        return any(
+            spec["dtype"] == "video" and not (spec.get("info") or {}).get(DEPTH_FLAG)
+            for spec in info["features"].values()
+        )
 
     @staticmethod
     def _config_from_info(info: dict[str, Any]) -> WriterConfig:

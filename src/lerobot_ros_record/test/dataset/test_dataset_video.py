@@ -160,3 +160,23 @@ def test_frames_dropped_when_encoder_is_behind_are_counted_and_filled(tmp_path: 
     assert np.all(best <= np.arange(40))
     assert np.all(np.diff(best) >= 0)
     assert (best != np.arange(40)).sum() >= 1
+
+
+def test_resume_keeps_the_datasets_codec(tmp_path: Path) -> None:
+    """Appending h264 packets to an AV1 file would break it: resume keeps the codec the dataset has."""
+    root = tmp_path / "ds"
+    for config in (WriterConfig(fps=15, video_codec="h264"), WriterConfig(fps=15)):
+        if root.exists():
+            writer = DatasetWriter.resume(root, config)
+        else:
+            writer = DatasetWriter.create(root, "t/v", camera_features(), config)
+        writer.start_episode("look")
+        for i in range(5):
+            writer.add_frame({"observation.state": np.array([i, 0], np.float32), CAMERA: gradient(i)})
+        writer.save_episode()
+        writer.finalize()
+    assert writer.config.video_codec == "h264"
+    times, _ = decode(root / f"videos/{CAMERA}/chunk-000/file-000.mp4")
+    np.testing.assert_allclose(times, [k / 15 for k in range(10)], atol=1e-6)
+    with av.open(str(root / f"videos/{CAMERA}/chunk-000/file-000.mp4")) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
