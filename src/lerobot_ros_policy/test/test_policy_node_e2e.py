@@ -26,12 +26,16 @@ support = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(support)
 
 CAMERA = {"front": (48, 64)}
+CHUNK = 90
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, reference_python) -> Path:
     # Small action std: a random model's rows differ by about a degree, like a smooth policy.
-    return support.make_checkpoint(tmp_path_factory.mktemp("act") / "pretrained_model", CAMERA, action_std=1.0)
+    # Chunks of 3 s: a load spike on the shared CI machine does not empty the queue.
+    return support.make_checkpoint(
+        tmp_path_factory.mktemp("act") / "pretrained_model", CAMERA, chunk_size=CHUNK, action_std=1.0
+    )
 
 
 def stamp_ns(stamp) -> int:
@@ -109,11 +113,13 @@ def test_policy_node_e2e_follower_executes_chunks_without_gaps(
     statuses = ros_probe.collect("/policy/status", PolicyStatus)
     states = ros_probe.collect("/follower/controller_state", JointTrajectoryControllerState)
     graph = ros_graph(
-        graph_specs(tmp_path / "follower", checkpoint, contract, injected_latency=injected_latency),
+        graph_specs(
+            tmp_path / "follower", checkpoint, contract, injected_latency=injected_latency, max_observation_age=0.5
+        ),
         topics=["/policy/status", "/follower/controller_state", "/cameras/front/image_raw"],
         timeout=120,
     )
-    ros_probe.wait_until(lambda: len(chunks) >= 10, timeout=150, message="fewer than 10 chunks:\n" + graph.describe())
+    ros_probe.wait_until(lambda: len(chunks) >= 8, timeout=150, message="fewer than 8 chunks:\n" + graph.describe())
     graph.check_alive()
     published = list(trajectories)
     samples = list(states)
@@ -152,7 +158,7 @@ def test_policy_node_e2e_follower_executes_chunks_without_gaps(
     assert max(steps_executed) <= max(steps_plan) + 0.02, report
 
     delays = [c.delay_steps for c in chunks]
-    assert all(c.num_steps + c.delay_steps == 30 for c in chunks)
+    assert all(c.num_steps + c.delay_steps == CHUNK for c in chunks)
     if injected_latency:
         assert min(delays) >= 9, f"delay steps {delays} do not cover the injected 300 ms"
     status = statuses[-1]
