@@ -68,7 +68,7 @@ def read_keys(fd: int, escape_delay: float = 0.05) -> Iterator[Key]:
     decoder = KeyDecoder()
     saved = termios.tcgetattr(fd) if os.isatty(fd) else None
     if saved is not None:
-        tty.setcbreak(fd)
+        tty.setcbreak(fd, termios.TCSANOW)  # keep keys typed before the switch
     try:
         while True:
             ready, _, _ = select.select([fd], [], [], escape_delay)
