@@ -36,12 +36,15 @@ setup(
         "console_scripts": [
             "lerobot-ros = lerobot_ros_bringup.cli:main",
             "visualization_node = lerobot_ros_bringup.nodes.visualization_node:main",
+            "episode_coordinator_node = lerobot_ros_bringup.nodes.episode_coordinator_node:main",
         ],
         "lerobot_ros.commands": [
             "launch = lerobot_ros_bringup.runner.command:COMMAND",
         ],
         "lerobot_ros.graphs": [
             "teleop = lerobot_ros_bringup.graphs.teleop:GRAPH",
+            "record = lerobot_ros_bringup.graphs.record:GRAPH",
+            "rollout = lerobot_ros_bringup.graphs.rollout:GRAPH",
         ],
     },
 )

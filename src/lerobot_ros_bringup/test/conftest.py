@@ -67,6 +67,12 @@ def main():
 main()
 """
 
+FINISHER = """
+import time
+time.sleep(1.0)
+print("done", flush=True)
+"""
+
 SLEEPER = """
 import signal, subprocess, sys, time
 signal.signal(signal.SIGINT, signal.SIG_IGN)  # a node that ignores Ctrl-C, with a child process
@@ -78,13 +84,13 @@ time.sleep(600)
 
 @pytest.fixture(scope="session")
 def fake_overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An install prefix with package `runner_test_pkg` (talker, relay, sleeper), on AMENT_PREFIX_PATH."""
+    """An install prefix with package `runner_test_pkg` (talker, relay, sleeper, finisher), on AMENT_PREFIX_PATH."""
     prefix = tmp_path_factory.mktemp("overlay")
     (prefix / "share/ament_index/resource_index/packages").mkdir(parents=True)
     (prefix / "share/ament_index/resource_index/packages/runner_test_pkg").write_text("")
     bin_dir = prefix / "lib/runner_test_pkg"
     bin_dir.mkdir(parents=True)
-    for name, code in (("talker", TALKER), ("relay", RELAY), ("sleeper", SLEEPER)):
+    for name, code in (("talker", TALKER), ("relay", RELAY), ("sleeper", SLEEPER), ("finisher", FINISHER)):
         path = bin_dir / name
         path.write_text(f"#!{sys.executable}\n" + textwrap.dedent(code))
         path.chmod(0o755)

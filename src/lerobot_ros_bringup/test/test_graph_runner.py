@@ -167,7 +167,9 @@ def test_bad_arguments_fail_before_anything_starts(fake_overlay, arguments, mess
 
 
 def test_unknown_executable_and_package_are_named(fake_overlay):
-    with pytest.raises(GraphError, match="package 'runner_test_pkg' has no executable 'listener'; it has: relay"):
+    with pytest.raises(
+        GraphError, match="package 'runner_test_pkg' has no executable 'listener'; it has: finisher, relay"
+    ):
         GraphRunner([NodeSpec("runner_test_pkg", "listener", name="x")])
     with pytest.raises(GraphError, match="package 'no_such_pkg' not found"):
         GraphRunner([NodeSpec("no_such_pkg", "talker", name="x")])
@@ -193,3 +195,11 @@ def test_launch_command_reports_unknown_graph():
     )
     assert result.returncode == 2
     assert "unknown graph 'no_such_graph'" in result.stderr
+
+
+def test_required_node_finishing_cleanly_ends_the_graph_successfully(fake_overlay, tmp_path):
+    talker, _ = _talker_relay(tmp_path)
+    runner = GraphRunner([talker, NodeSpec("runner_test_pkg", "finisher", name="finisher")], output=io.StringIO())
+    runner.start()
+    assert runner.wait() == 0
+    assert runner.failure is None

@@ -31,6 +31,7 @@ def start(tmp_path, ros_graph, ros_probe, mode):
         "follower_port": str(tmp_path / "follower"),
         "leader_port": str(tmp_path / "leader"),
         "leader_motion": "wave",
+        "cameras": "",
     }
     ros_graph(get_graph("teleop"), arguments, topics=["/leader/joint_states", "/follower/joint_states"])
     leader = ros_probe.collect("/leader/joint_states", JointState)

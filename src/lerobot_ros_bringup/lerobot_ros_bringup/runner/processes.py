@@ -2,7 +2,8 @@
 
 Each node gets the command line `ros2 run` + launch_ros would give it (`--ros-args` with node name,
 namespace, parameter files and remappings), its own process group, and its output prefixed with its
-name. When a required node exits, everything stops. Stopping sends SIGINT, then SIGTERM, then
+name. When a required node exits, everything stops (a graph whose required node finishes with
+code 0, e.g. a recorder done with its episodes, ends successfully). Stopping sends SIGINT, then SIGTERM, then
 SIGKILL to each process group, so no process is left behind.
 """
 
@@ -140,7 +141,10 @@ class GraphRunner:
         for node in self.exited():
             code = node.process.returncode
             if node.spec.required:
-                self.failure = f"required node '{node.label}' exited with code {code}"
+                if code == 0:
+                    self._log(f"required node '{node.label}' finished; stopping the graph")
+                else:
+                    self.failure = f"required node '{node.label}' exited with code {code}"
                 return False
             if code != 0 and self.failure is None:
                 self.failure = f"node '{node.label}' exited with code {code}"
