@@ -1,11 +1,18 @@
 """Per-chunk ACT latency on CPU: the suite's native runtime vs. LeRobot 0.4.4, same machine, one run.
 
 LeRobot builds a random-weight ACT (default architecture: ResNet-18, dim 512, 4 encoder layers, chunk
-100) for two 480×640 cameras and a 6-joint SO-101 state, saves it with its own `save_pretrained` and
-processors, and times `preprocessor → predict_action_chunk → postprocessor` on a fixed observation
-(in the reference venv, a subprocess). The native runtime then loads that checkpoint and times
-`predict_chunk` on the same observation (which also includes the uint8 → float image conversion
-LeRobot's timing leaves out). Both check that they produce the same actions.
+100) for two 480×640 cameras and a 6-joint SO-101 state and saves it with its own `save_pretrained`
+and processors. Three workers then load that checkpoint and time one chunk from the same uint8
+observation (image conversion, preprocessing, model, postprocessing):
+
+* LeRobot: `ACTPolicy.from_pretrained` + `make_pre_post_processors`, `predict_action_chunk`
+  (reference venv);
+* native in the reference venv: the suite's runtime on LeRobot's torch build (implementations compared
+  alone);
+* native in the suite's venv: what users get.
+
+The workers take turns chunk by chunk, so a load change on this shared machine hits all three alike.
+Each checks its actions against LeRobot's on that checkpoint first.
 
 Run by hand (not part of the tests):
     source scripts/env.sh && python benchmarks/act_latency.py [--runs 20] [--height 480 --width 640]
@@ -19,36 +26,98 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
-
-from lerobot_ros_policy.runtimes import load_runtime
 
 WORKSPACE = Path(__file__).resolve().parents[1]
+PACKAGE = WORKSPACE / "src" / "lerobot_ros_policy"
 REFERENCE_PYTHON = WORKSPACE / ".venv-lerobot" / "bin" / "python"
-ORACLE = WORKSPACE / "src" / "lerobot_ros_policy" / "test" / "act_reference_oracle.py"
+ORACLE = PACKAGE / "test" / "act_reference_oracle.py"
+
+WORKER = """
+import json, sys, time
+import numpy as np
+import torch
+
+mode, package, checkpoint, reference = sys.argv[1:5]
+data = np.load(reference)
+observation = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("input0/")}
+if mode == "lerobot":
+    from lerobot.policies.act.modeling_act import ACTPolicy
+    from lerobot.policies.factory import make_pre_post_processors
+
+    policy = ACTPolicy.from_pretrained(checkpoint).eval()
+    preprocessor, postprocessor = make_pre_post_processors(policy.config, pretrained_path=checkpoint)
+
+    def chunk():
+        batch = {}
+        for key, value in observation.items():
+            tensor = torch.from_numpy(value)
+            if "image" in key:
+                tensor = tensor.type(torch.float32).div(255).permute(2, 0, 1).contiguous()
+            batch[key] = tensor.unsqueeze(0)
+        batch["task"] = ""
+        with torch.no_grad():
+            return postprocessor(policy.predict_action_chunk(preprocessor(batch)))[0].numpy()
+else:
+    sys.path.insert(0, package)
+    from lerobot_ros_policy.runtimes import load_runtime
+
+    runtime = load_runtime(checkpoint)
+
+    def chunk():
+        return runtime.predict_chunk(observation)
+
+diff = float(np.abs(chunk() - data["chunks"][0]).max())
+chunk()
+print("READY", json.dumps({"diff": diff, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+for _ in sys.stdin:
+    start = time.perf_counter()
+    chunk()
+    print(time.perf_counter() - start, flush=True)
+"""
 
 
-def run_lerobot(spec: dict, out: Path) -> None:
+def reference_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AMENT", "COLCON"))}
     env.pop("VIRTUAL_ENV", None)
     env["HF_HUB_OFFLINE"] = "1"
-    result = subprocess.run(
-        [str(REFERENCE_PYTHON), str(ORACLE), json.dumps({"bench": spec}), str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if result.returncode != 0:
-        sys.exit(f"LeRobot reference run failed:\n{result.stdout}\n{result.stderr}")
+    return env
 
 
-def summary(durations: np.ndarray) -> str:
-    ms = durations * 1e3
+class Worker:
+    """A process that times one chunk each time it is asked."""
+
+    def __init__(self, label: str, python: Path | str, mode: str, out: Path, env: dict[str, str]) -> None:
+        self.label = label
+        self.process = subprocess.Popen(
+            [str(python), "-c", WORKER, mode, str(PACKAGE), str(out / "checkpoint"), str(out / "reference.npz")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        line = ""
+        while not line.startswith("READY "):  # LeRobot prints progress messages of its own
+            line = self.process.stdout.readline()
+            if not line:
+                sys.exit(f"{label}: worker failed to start (see its error output above)")
+        self.info = json.loads(line.removeprefix("READY "))
+        self.durations: list[float] = []
+
+    def time_one(self) -> None:
+        self.process.stdin.write("\n")
+        self.process.stdin.flush()
+        self.durations.append(float(self.process.stdout.readline()))
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def summary(durations: list[float]) -> str:
+    ms = np.array(durations) * 1e3
     return f"median {np.median(ms):7.1f} ms   p90 {np.percentile(ms, 90):7.1f} ms   min {ms.min():7.1f} ms"
 
 
@@ -67,33 +136,36 @@ def main() -> None:
         "action_dim": 6,
         "seed": 0,
         "n_inputs": 1,
-        "timing_runs": args.runs,
     }
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        print(f"LeRobot 0.4.4: building and timing a default ACT, 2 cameras {args.height}×{args.width} ...")
-        run_lerobot(spec, out)
-        reference = np.load(out / "bench" / "reference.npz")
-        observation = {k.split("/", 1)[1]: reference[k] for k in reference.files if k.startswith("input0/")}
-
-        runtime = load_runtime(out / "bench" / "checkpoint")
-        parity = float(np.abs(runtime.predict_chunk(observation) - reference["chunks"][0]).max())
-        runtime.predict_chunk(observation)  # warm-up, as the reference had two
-        native = []
+        print(f"LeRobot 0.4.4 builds a default ACT for 2 cameras {args.height}×{args.width}, state 6 ...")
+        subprocess.run(
+            [str(REFERENCE_PYTHON), str(ORACLE), json.dumps({"bench": spec}), tmp],
+            env=reference_env(),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        out = Path(tmp) / "bench"
+        workers = [
+            Worker("LeRobot ACT", REFERENCE_PYTHON, "lerobot", out, reference_env()),
+            Worker("native ACT, LeRobot's torch", REFERENCE_PYTHON, "native", out, reference_env()),
+            Worker("native ACT, suite's torch", sys.executable, "native", out, dict(os.environ)),
+        ]
         for _ in range(args.runs):
-            start = time.perf_counter()
-            runtime.predict_chunk(observation)
-            native.append(time.perf_counter() - start)
-    native_s, lerobot_s = np.array(native), reference["timings"]
+            for worker in workers:
+                worker.time_one()
+        for worker in workers:
+            worker.close()
 
-    print(
-        f"{args.runs} chunks each; native: torch {torch.__version__}, {torch.get_num_threads()} threads; "
-        f"LeRobot: torch {reference['torch_version']}, {int(reference['torch_threads'])} threads"
-    )
-    print(f"LeRobot ACT : {summary(lerobot_s)}")
-    print(f"native ACT  : {summary(native_s)}")
-    print(f"ratio native/LeRobot (median): {np.median(native_s) / np.median(lerobot_s):.2f}×  (target ≤ 1.0×)")
-    print(f"max |native − LeRobot| over the chunk: {parity:.2e}")
+    lerobot = np.median(workers[0].durations)
+    print(f"{args.runs} chunks each, taking turns; CPU, 2 cameras {args.height}×{args.width}")
+    for worker in workers:
+        info = worker.info
+        print(
+            f"{worker.label:28s}: {summary(worker.durations)}   ratio {np.median(worker.durations) / lerobot:4.2f}×   "
+            f"(torch {info['torch']}, {info['threads']} threads, max |Δ| vs LeRobot {info['diff']:.1e})"
+        )
+    print("target: native ≤ 1.0× LeRobot")
 
 
 if __name__ == "__main__":

@@ -9,13 +9,12 @@ SPECS_JSON: {variant_name: spec}; each variant is written to OUT_DIR/<variant_na
 (one process for all variants: importing lerobot is the slow part).
 Spec keys: cameras ({name: [h, w]}), state_dim, action_dim, env_state_dim (0 = none), chunk_size,
 n_action_steps, dim_model, n_heads, dim_feedforward, n_encoder_layers, n_decoder_layers, latent_dim,
-n_vae_encoder_layers, pre_norm, use_vae, normalization_mapping, seed, n_inputs, timing_runs,
+n_vae_encoder_layers, pre_norm, use_vae, normalization_mapping, seed, n_inputs,
 replace_final_stride_with_dilation, temporal_ensemble_coeff.
 """
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -141,19 +140,6 @@ def build_variant(spec: dict, out: Path) -> None:
     arrays["chunks"] = np.stack(chunks)
     arrays["select_action"] = np.stack(selected)
 
-    timing_runs = spec.get("timing_runs", 0)
-    if timing_runs:
-        with torch.no_grad():
-            for _ in range(2):
-                postprocessor(policy.predict_action_chunk(preprocessor(dict(batch))))
-            durations = []
-            for _ in range(timing_runs):
-                start = time.perf_counter()
-                postprocessor(policy.predict_action_chunk(preprocessor(dict(batch))))
-                durations.append(time.perf_counter() - start)
-        arrays["timings"] = np.array(durations)
-        arrays["torch_threads"] = np.array(torch.get_num_threads())
-        arrays["torch_version"] = np.array(torch.__version__)
     np.savez(out / "reference.npz", **arrays)
 
 
