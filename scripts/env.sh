@@ -20,6 +20,8 @@ else
     export CMAKE_PREFIX_PATH="$VIRTUAL_ENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}" ;;
   esac
   export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
+  # Large shared-memory segments, so camera images cross processes without loss (see the file).
+  export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$_lerobot_ros_ws/src/lerobot_ros_bringup/config/fastdds.xml}"
   COLCON_CURRENT_PREFIX="$_lerobot_ros_ws/install" . "$_lerobot_ros_ws/install/local_setup.sh"
   export LEROBOT_ROS_WS="$_lerobot_ros_ws"
 fi
