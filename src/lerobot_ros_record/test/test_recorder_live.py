@@ -35,6 +35,7 @@ def recorder(contract: Path, root: Path, required: bool = True, **params) -> Nod
         "video_codec": "h264",
         "optional_wait_s": 0.5,
         "status_period_s": 0.2,
+        "queue_depth": 2000,  # the test publishes bursts; a loaded CI machine must not lose any
         **params,
     }
     return NodeSpec("lerobot_ros_record", "recorder_node", "recorder", parameters=[parameters], required=required)
@@ -87,7 +88,7 @@ class Session:
         )
         return handle
 
-    def publish(self, records, pace: float = 0.002) -> dict[str, int]:
+    def publish(self, records, pace: float = 0.004) -> dict[str, int]:
         counts: dict[str, int] = {}
         for topic, _, msg in records:
             self.publishers[topic].publish(msg)

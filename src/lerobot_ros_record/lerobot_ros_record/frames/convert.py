@@ -143,7 +143,7 @@ class FeatureConverter:
                 )
             interpolation = cv2.INTER_NEAREST if self.spec.kind == "depth" else cv2.INTER_AREA
             array = cv2.resize(np.ascontiguousarray(array), (image.width, image.height), interpolation=interpolation)
-        return np.array(array, copy=True, order="C")
+        return np.ascontiguousarray(array)  # a view of the message's buffer when no conversion was needed
 
     def _depth(self, msg: Any) -> np.ndarray:
         if msg.encoding not in ("16UC1", "mono16", "32FC1"):

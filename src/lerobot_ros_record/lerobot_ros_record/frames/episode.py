@@ -76,20 +76,33 @@ class EpisodeFrames:
 
     def on_message(self, topic: str, msg: Any, receive_ns: int) -> None:
         """Convert a message of `topic` for every feature built from it and push the samples."""
-        if self.resampler is None:
-            return
+        self.push(self.convert(topic, msg, receive_ns))
+
+    def convert(self, topic: str, msg: Any, receive_ns: int) -> list[tuple[str, int | None, Any]]:
+        """(feature, stamp, value) per feature of `topic`; stamp None and an error text for a rejected message.
+
+        Needs no lock: the live recorder converts in its subscription threads and pushes under its lock.
+        """
+        samples: list[tuple[str, int | None, Any]] = []
         for key in self.topics.get(topic, ()):
             converter = self.converters[key]
             try:
-                value = converter.convert(msg)
-                stamp = converter.stamp_ns(msg, receive_ns)
+                samples.append((key, converter.stamp_ns(msg, receive_ns), converter.convert(msg)))
             except FrameError as error:
-                self.resampler.reject(key, _reason(str(error)))
-                self.last_errors[key] = str(error)
+                samples.append((key, None, str(error)))
+        return samples
+
+    def push(self, samples: list[tuple[str, int | None, Any]]) -> None:
+        if self.resampler is None:
+            return
+        for key, stamp, value in samples:
+            if stamp is None:
+                self.resampler.reject(key, _reason(value))
+                self.last_errors[key] = value
                 if self._on_reject is not None:
-                    self._on_reject(key, str(error))
-                continue
-            self.resampler.push(key, stamp, value)
+                    self._on_reject(key, value)
+            else:
+                self.resampler.push(key, stamp, value)
 
     def pump(self) -> int:
         """Write the frames that are decided; returns how many."""

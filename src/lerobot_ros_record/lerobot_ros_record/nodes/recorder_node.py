@@ -98,7 +98,6 @@ class RecorderNode(Node):
         self._started_at = time.monotonic()
         self._stop = threading.Event()
 
-        sensors = ReentrantCallbackGroup()
         control = ReentrantCallbackGroup()
         self._qos = subscriber_qos(self.config.queue_depth)
         self._inputs = []
@@ -108,7 +107,11 @@ class RecorderNode(Node):
             )
             self._inputs.append(
                 self.create_subscription(
-                    msg_type, topic, lambda msg, t=topic: self._on_message(t, msg), self._qos, callback_group=sensors
+                    msg_type,
+                    topic,
+                    lambda msg, t=topic: self._on_message(t, msg),
+                    self._qos,
+                    callback_group=MutuallyExclusiveCallbackGroup(),  # in order per topic, topics in parallel
                 )
             )
         if self.contract.task_topic:
@@ -144,9 +147,13 @@ class RecorderNode(Node):
     def _on_message(self, topic: str, msg: Any) -> None:
         receive_ns = self.get_clock().now().nanoseconds
         self._seen_topics.add(topic)
+        frames = self._frames
+        if frames is None or self._state != RecorderStatus.STATE_RECORDING:
+            return
+        samples = frames.convert(topic, msg, receive_ns)  # outside the lock: image conversion in parallel
         with self._lock:
-            if self._frames is not None and self._state == RecorderStatus.STATE_RECORDING:
-                self._frames.on_message(topic, msg, receive_ns)
+            if self._state == RecorderStatus.STATE_RECORDING:
+                frames.push(samples)
 
     def _on_task(self, msg: String) -> None:
         self._task_from_topic = msg.data or None
@@ -311,6 +318,8 @@ class RecorderNode(Node):
                 if goal_handle.is_cancel_requested:
                     self._discard("goal cancelled")
                     continue
+                if self._stop.is_set():
+                    return
                 goal_handle.publish_feedback(self._feedback())
             if self._episode_time_s > 0 and self._now() - self._episode_started >= self._episode_time_s:
                 self._save()
