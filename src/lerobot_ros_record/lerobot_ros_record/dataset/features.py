@@ -36,7 +36,10 @@ NUMERIC_DTYPES = {
 }
 # Arrow layout of `datasets.Image()` (PNG bytes embedded in the parquet file).
 IMAGE_ARROW_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-DEPTH_FLAG = "video.is_depth_map"
+# LeRobot 0.6 marks depth features with `info["is_depth_map"]`; it still reads (and migrates) the older
+# `video.is_depth_map`, which LeRobot 0.4.4 writes as false on every video.
+DEPTH_FLAG = "is_depth_map"
+LEGACY_DEPTH_FLAG = "video.is_depth_map"
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,18 @@ def parse_features(features: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str,
     return info_features, parsed
 
 
+def is_depth_spec(spec: Mapping[str, Any]) -> bool:
+    """Whether a feature's spec flags a depth map, under either of LeRobot's flag names."""
+    info = spec.get("info") or {}
+    return bool(info.get(DEPTH_FLAG) or info.get(LEGACY_DEPTH_FLAG))
+
+
 def _normalised_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(dict(spec))
     out["shape"] = [int(n) for n in spec["shape"]]
+    info = out.get("info")
+    if isinstance(info, dict) and LEGACY_DEPTH_FLAG in info:
+        info.setdefault(DEPTH_FLAG, info.pop(LEGACY_DEPTH_FLAG))
     return out
 
 
@@ -97,7 +109,7 @@ def _parse_one(key: str, spec: Mapping[str, Any]) -> Feature:
     if not shape or any(n <= 0 for n in shape):
         raise FeatureSpecError(f"feature '{key}': shape {list(shape)} must be non-empty and positive")
     if dtype in ("video", "image"):
-        is_depth = bool(spec.get("info", {}).get(DEPTH_FLAG, False))
+        is_depth = is_depth_spec(spec)
         if dtype == "image" and is_depth:
             raise FeatureSpecError(f"feature '{key}': depth is stored as video only (dtype 'video')")
         channels = 1 if is_depth else 3

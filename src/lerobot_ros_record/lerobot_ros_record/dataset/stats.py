@@ -2,8 +2,9 @@
 
 Numeric features: per dimension over all frames. Images and videos: per channel over a sample of
 the episode's frames (about L**0.75 of them, at least 100), each downsampled to ~150 px, values
-normalised to 0..1 and shaped (C, 1, 1). Quantiles come from a 5000-bin histogram spanning
-[min - 1e-10, max + 1e-10] with linear interpolation inside the bin.
+normalised to 0..1 and shaped (C, 1, 1). Depth maps (as LeRobot 0.6 does): the same, but in the
+recorded millimetres (the feature's `depth_unit`), not rescaled. Quantiles come from a 5000-bin
+histogram spanning [min - 1e-10, max + 1e-10] with linear interpolation inside the bin.
 
 One deliberate difference: LeRobot 0.4.4 squares uint8 pixels without widening them, so the
 square wraps around at 256 and its image `std` is wrong (usually 0). Here pixels are widened first
@@ -137,7 +138,10 @@ def vector_stats(values: np.ndarray) -> Stats:
 def image_stats(frames: np.ndarray, scale: float = 255.0) -> Stats:
     """Per-channel stats of sampled (N, H, W, C) frames, divided by `scale`, shaped (C, 1, 1)."""
     n, h, w, c = frames.shape
-    stats = _table_stats(frames.reshape(n * h * w, c), n)
+    table = frames.reshape(n * h * w, c)
+    if table.dtype != np.uint8:  # e.g. uint16 depth: squares must not wrap around
+        table = table.astype(np.float64)
+    stats = _table_stats(table, n)
     return {k: v if k == "count" else (np.asarray(v) / scale).reshape(c, 1, 1) for k, v in stats.items()}
 
 

@@ -25,6 +25,7 @@ from .stats import downsample_factor
 
 # Codec names as LeRobot's `vcodec` (and info.json's `video.codec`) → FFmpeg encoder.
 ENCODERS = {"libsvtav1": "libsvtav1", "h264": "libx264", "hevc": "libx265"}
+# Depth as LeRobot 0.6's DepthEncoderConfig encodes it: hevc (libx265), gray12le, x265 lossless=1.
 DEPTH_ENCODER = "libx265"
 DEPTH_PIX_FMT = "gray12le"
 

@@ -34,7 +34,15 @@ from .errors import (
     EpisodeStateError,
     FeatureSpecError,
 )
-from .features import DEFAULT_FEATURES, DEPTH_FLAG, data_schema, parse_features, validate_frame
+from .features import (
+    DEFAULT_FEATURES,
+    DEPTH_FLAG,
+    LEGACY_DEPTH_FLAG,
+    data_schema,
+    is_depth_spec,
+    parse_features,
+    validate_frame,
+)
 from .images import PngEncoder, image_cell
 from .layout import (
     CODEBASE_VERSION,
@@ -113,8 +121,11 @@ class WriterConfig:
     video_files_size_in_mb: float = 200  # start a new video file past this size
     chunks_size: int = 1000  # files per chunk-XXX directory
     allow_nan: bool = False  # NaN/inf in float features is an error unless allowed
+    # Depth quantisation (LeRobot 0.6's DepthEncoderConfig defaults); see depth.py.
     depth_min_m: float = 0.01
     depth_max_m: float = 10.0
+    depth_shift_m: float = 3.5
+    depth_use_log: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.fps, int) or self.fps <= 0:
@@ -124,6 +135,10 @@ class WriterConfig:
         for name in ("data_files_size_in_mb", "video_files_size_in_mb", "chunks_size"):
             if getattr(self, name) <= 0:
                 raise FeatureSpecError(f"{name} must be positive, got {getattr(self, name)}")
+        try:
+            _ = self.depth  # DepthQuantizer checks the depth range
+        except ValueError as error:
+            raise FeatureSpecError(str(error)) from error
 
     @property
     def video(self) -> VideoSettings:
@@ -132,7 +147,7 @@ class WriterConfig:
 
     @property
     def depth(self) -> DepthQuantizer:
-        return DepthQuantizer(self.depth_min_m, self.depth_max_m)
+        return DepthQuantizer(self.depth_min_m, self.depth_max_m, self.depth_shift_m, self.depth_use_log)
 
 
 @dataclass
@@ -263,6 +278,7 @@ class DatasetWriter:
             )
             config.video_codec = stored.video_codec
         config.depth_min_m, config.depth_max_m = stored.depth_min_m, stored.depth_max_m
+        config.depth_shift_m, config.depth_use_log = stored.depth_shift_m, stored.depth_use_log
         config.chunks_size = info["chunks_size"]
         config.data_files_size_in_mb = info["data_files_size_in_mb"]
         config.video_files_size_in_mb = info["video_files_size_in_mb"]
@@ -273,30 +289,28 @@ class DatasetWriter:
 
     @staticmethod
     def _has_colour_video(info: dict[str, Any]) -> bool:
-        return any(
-            spec["dtype"] == "video" and not (spec.get("info") or {}).get(DEPTH_FLAG)
-            for spec in info["features"].values()
-        )
+        return any(spec["dtype"] == "video" and not is_depth_spec(spec) for spec in info["features"].values())
 
     @staticmethod
     def _config_from_info(info: dict[str, Any]) -> WriterConfig:
         codec = "libsvtav1"
         for spec in info["features"].values():
             video_info = spec.get("info") or {}
-            if spec["dtype"] == "video" and not video_info.get(DEPTH_FLAG):
+            if spec["dtype"] == "video" and not is_depth_spec(spec):
                 codec = _CODEC_FROM_INFO.get(str(video_info.get("video.codec")), codec)
                 break
-        depth_info = next(
-            (spec["info"] for spec in info["features"].values() if (spec.get("info") or {}).get(DEPTH_FLAG)), {}
-        )
+        depth_info = next((spec["info"] for spec in info["features"].values() if is_depth_spec(spec)), {})
+        defaults = DepthQuantizer()
         return WriterConfig(
             fps=info["fps"],
             video_codec=codec,
             data_files_size_in_mb=info["data_files_size_in_mb"],
             video_files_size_in_mb=info["video_files_size_in_mb"],
             chunks_size=info["chunks_size"],
-            depth_min_m=depth_info.get("video.depth_min_m", 0.01),
-            depth_max_m=depth_info.get("video.depth_max_m", 10.0),
+            depth_min_m=depth_info.get("video.depth_min", defaults.min_m),
+            depth_max_m=depth_info.get("video.depth_max", defaults.max_m),
+            depth_shift_m=depth_info.get("video.shift", defaults.shift_m),
+            depth_use_log=depth_info.get("video.use_log", defaults.use_log),
         )
 
     # ----------------------------------------------------------------- properties
@@ -551,10 +565,8 @@ class DatasetWriter:
                 out[key] = stats_lib.vector_stats(np.asarray(columns[key]))
             elif feature.kind == "image":
                 out[key] = stats_lib.image_stats(episode.image_samplers[key].read(samples))
-            elif feature.kind == "depth":
-                quantizer = self.config.depth  # stats of the depth a reader decodes (metres, clamped, quantised)
-                depth_m = quantizer.decode(quantizer.encode(encoded[key].sampler.read(samples))).astype(np.float64)
-                out[key] = stats_lib.image_stats(depth_m, scale=1.0)
+            elif feature.kind == "depth":  # like LeRobot 0.6: the recorded millimetres, not rescaled
+                out[key] = stats_lib.image_stats(encoded[key].sampler.read(samples), scale=1.0)
             else:
                 out[key] = stats_lib.image_stats(encoded[key].sampler.read(samples))
         return out
@@ -628,9 +640,11 @@ class DatasetWriter:
 
     def _video_info(self, key: str, path: Path) -> dict[str, Any]:
         video_info = probe_info(path)
-        if next(f for f in self._parsed if f.key == key).kind == "depth":
-            video_info[DEPTH_FLAG] = True
+        if next(f for f in self._parsed if f.key == key).kind == "depth":  # LeRobot 0.6's depth entries
+            del video_info[LEGACY_DEPTH_FLAG]
             video_info.update(self.config.depth.info())
+            video_info[DEPTH_FLAG] = True
+            video_info["depth_unit"] = "mm"
         return video_info
 
     def _stage_episode_row(self, row: dict[str, Any]) -> tuple[FileIndex, int, Path]:
