@@ -36,7 +36,7 @@ def test_contract_so101_features_match_lerobot_record():
         "shape": [480, 640, 3],
         "names": ["height", "width", "channels"],
     }
-    assert features["observation.images.wrist_depth"]["info"] == {"video.is_depth_map": True}
+    assert features["observation.images.wrist_depth"]["info"] == {"is_depth_map": True}
     assert features["observation.images.wrist_depth"]["shape"] == [480, 640, 1]
     assert features["observation.force"]["names"] == ["fx", "fy", "fz", "tx", "ty", "tz"]
     assert contract.fps == 30 and contract.robot_type == "so101_follower"

@@ -5,7 +5,8 @@
 
 A node whose constructor raises (bad parameters, missing device, wrong checkpoint) logs one clear
 error and exits with code 1, so the runner and launch report it; Ctrl-C and `ros2 launch`
-shutdown exit with 0 after the node's `shutdown()` hook (e.g. torque off) has run.
+shutdown exit with 0 after the node's `shutdown()` hook (e.g. torque off) has run. A node that
+ends by itself sets its `finished` (a threading.Event) and exits with 0 the same way.
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ def run_node(factory: Callable[[], Node], *, threads: int = 2, args: list[str] |
         return 1
     executor = MultiThreadedExecutor(num_threads=threads)
     executor.add_node(node)
+    finished = getattr(node, "finished", None)
     code = 0
     try:
-        executor.spin()
+        if finished is None:
+            executor.spin()
+        else:
+            while not finished.is_set():
+                executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as error:

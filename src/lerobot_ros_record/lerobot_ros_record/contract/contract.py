@@ -141,7 +141,7 @@ class FeatureSpec:
             "names": ["height", "width", "channels"],
         }
         if self.kind == "depth":
-            feature["info"] = {"video.is_depth_map": True}
+            feature["info"] = {"is_depth_map": True}
         return feature
 
 

@@ -19,22 +19,20 @@ the dataset: earlier episodes are kept, the interrupted one is dropped.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_drivers.common.node_main import run_node
 from lerobot_ros_drivers.common.params import declare_parameters, param
 from lerobot_ros_drivers.common.qos import LATCHED_QOS, check_publisher_compatibility, subscriber_qos
 from lerobot_ros_msgs.action import RecordEpisode
@@ -56,6 +54,7 @@ class RecorderConfig:
     num_episodes: int = param(0, "automatic mode: episodes to record (0: driven by the action)", min=0, max=100000)
     episode_time_s: float = param(60.0, "automatic mode: episode length (s)", min=0.1, max=86400.0)
     reset_time_s: float = param(10.0, "automatic mode: reset period between episodes (s)", min=0.0, max=86400.0)
+    exit_when_done: bool = param(False, "automatic mode: exit (code 0) once the dataset is finalized, ending the graph")
     optional_wait_s: float = param(2.0, "wait for optional topics before creating the dataset (s)", min=0.0, max=60.0)
     deadline_s: float = param(0.5, "a frame waits at most this long for a late stream (s)", min=0.01, max=10.0)
     queue_depth: int = param(100, "subscription queue depth", min=1, max=10000)
@@ -97,6 +96,7 @@ class RecorderNode(Node):
         self._rejects_logged: dict[tuple[str, str], float] = {}
         self._started_at = time.monotonic()
         self._stop = threading.Event()
+        self.finished = threading.Event()
 
         control = ReentrantCallbackGroup()
         self._qos = subscriber_qos(self.config.queue_depth)
@@ -398,6 +398,10 @@ class RecorderNode(Node):
                         self._state = RecorderStatus.STATE_IDLE
         if not self._stop.is_set():
             self._finalize()
+        if self.config.exit_when_done and self._state == RecorderStatus.STATE_FINALIZED:
+            self.get_logger().info("all episodes recorded; exiting (exit_when_done)")
+            time.sleep(2 * self.config.status_period_s)  # let the final status go out
+            self.finished.set()
 
     # ------------------------------------------------------------------ status
 
@@ -491,7 +495,7 @@ class RecorderNode(Node):
             topics=len({s.topic for s in self.contract.features_spec}),
         )
 
-    def close(self) -> None:
+    def shutdown(self) -> None:
         """On shutdown: close the dataset without the open episode (it stays resumable and loadable)."""
         self._stop.set()
         with self._lock:
@@ -512,26 +516,5 @@ def _message_class(type_name: str) -> type:
     return getattr(module, name)
 
 
-def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    try:
-        node = RecorderNode()
-    except (ContractError, ValueError, OSError) as error:
-        print(f"recorder_node: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        sys.exit(1)
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        executor.shutdown(timeout_sec=1.0)
-        node.destroy_node()
-        rclpy.try_shutdown()
-
-
-if __name__ == "__main__":
-    main()
+def main() -> int:
+    return run_node(RecorderNode, threads=4)
