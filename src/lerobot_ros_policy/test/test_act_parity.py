@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ def test_act_native_matches_lerobot(act_variant_reference: ActReference) -> None
     assert runtime.chunk_size == reference.chunks.shape[1]
     assert runtime.action_dim == reference.chunks.shape[2]
     assert_parity(runtime, reference)
+    assert not [name for name in sys.modules if name.split(".")[0] == "lerobot"], "native runtime imported lerobot"
 
 
 @pytest.mark.slow

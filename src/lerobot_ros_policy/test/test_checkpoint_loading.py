@@ -27,7 +27,7 @@ from lerobot_ros_policy.checkpoint import (
     load_checkpoint,
     policy_shape,
 )
-from lerobot_ros_policy.checkpoint.processors import Normalizer, ProcessorStepSpec
+from lerobot_ros_policy.checkpoint.processors import Normalizer, Postprocessor, ProcessorStepSpec
 from lerobot_ros_policy.runtimes import available_runtimes, load_runtime
 
 ActReference = Any  # conftest.ActReference
@@ -275,3 +275,11 @@ def test_checkpoint_feature_checks_say_what_differs() -> None:
         check_names(joints, ["shoulder_pan.pos", "gripper.pos", "shoulder_lift.pos"], what="action")
     with pytest.raises(FeatureMismatchError, match=re.escape("missing ['gripper.pos'], unexpected ['wrist.pos']")):
         check_names(joints, ["shoulder_pan.pos", "shoulder_lift.pos", "wrist.pos"], what="action")
+
+
+def test_checkpoint_postprocessor_round_trip(act_references: dict[str, ActReference]) -> None:
+    """`Postprocessor.normalize` (RTC prefixes into model space) inverts the unnormalizer for every mode."""
+    for name in ("mean_std", "min_max", "quantiles"):
+        postprocessor = Postprocessor(load_checkpoint(act_references[name].checkpoint).postprocessor)
+        actions = torch.from_numpy(act_references[name].chunks[0])
+        np.testing.assert_allclose(postprocessor(postprocessor.normalize(actions)).numpy(), actions.numpy(), atol=1e-4)

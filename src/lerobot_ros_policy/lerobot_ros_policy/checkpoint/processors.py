@@ -217,7 +217,7 @@ def _to_policy_tensor(key: str, value: Any, feature: PolicyFeature) -> torch.Ten
                     f"observation '{key}': uint8 image of shape {list(tensor.shape)}, the checkpoint expects "
                     f"(H, W, C) = {[*feature.shape[1:], feature.shape[0]]}"
                 )
-            return tensor.permute(2, 0, 1).to(torch.float32).div(255)
+            return tensor.permute(2, 0, 1).to(torch.float32).div_(255)  # uint8 is always finite
         if not tensor.is_floating_point():
             raise ObservationError(f"observation '{key}': image dtype {tensor.dtype}, expected uint8 or float")
         if tuple(tensor.shape) != feature.shape:
