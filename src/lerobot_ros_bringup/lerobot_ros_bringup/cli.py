@@ -1,39 +1,28 @@
 """The `lerobot-ros` command: one entry point whose subcommands the suite's packages register.
 
 A package adds a subcommand with an entry point in the ``lerobot_ros.commands`` group that
-names a :class:`Command`. Subcommands are discovered at run time, so ``lerobot-ros --help``
-lists exactly what is installed.
+names a ``lerobot_ros_drivers.common.cli.Command``. Subcommands are discovered at run time, so
+``lerobot-ros --help`` lists exactly what is installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-ENTRY_POINT_GROUP = "lerobot_ros.commands"
-
-
-@dataclass(frozen=True)
-class Command:
-    """A subcommand: `configure` adds its arguments, `run` executes it and returns an exit code."""
-
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-    description: str = ""
+from lerobot_ros_drivers.common.cli import COMMAND_ENTRY_POINT_GROUP, Command
 
 
 def discover_commands() -> dict[str, Command]:
     commands: dict[str, Command] = {}
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+    for entry_point in entry_points(group=COMMAND_ENTRY_POINT_GROUP):
         if entry_point.name in commands:
             continue
         command = entry_point.load()
         if not isinstance(command, Command):
-            raise TypeError(f"entry point {entry_point.value!r} is not a lerobot_ros_bringup.cli.Command")
+            raise TypeError(f"entry point {entry_point.value!r} is not a lerobot_ros_drivers.common.cli.Command")
         commands[entry_point.name] = command
     return dict(sorted(commands.items()))
 

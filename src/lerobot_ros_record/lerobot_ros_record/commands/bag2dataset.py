@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lerobot_ros_bringup.cli import Command
+from lerobot_ros_drivers.common.cli import Command
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
