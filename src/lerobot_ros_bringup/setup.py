@@ -40,6 +40,7 @@ setup(
         ],
         "lerobot_ros.commands": [
             "launch = lerobot_ros_bringup.runner.command:COMMAND",
+            "demo = lerobot_ros_bringup.demo:COMMAND",
         ],
         "lerobot_ros.graphs": [
             "teleop = lerobot_ros_bringup.graphs.teleop:GRAPH",

@@ -67,7 +67,7 @@ class FollowerConfig:
     path_position_tolerance: float = param(0.0, "default path position tolerance (rad; <= 0: not checked)")
     goal_time_tolerance: float = param(1.0, "default time allowed past the trajectory end to reach the goal (s)")
     allow_partial_joints_goal: bool = param(False, "accept trajectories naming only some joints")
-    rest_pose: list[float] = param([0.0, -1.6, 1.5, 0.7, 0.0, 0.0], "move_to_rest target, joint order (rad)")  # noqa: RUF009 (param copies list defaults)
+    rest_pose: list[float] = param([0.0, -1.6, 1.5, 0.7, 0.0, 0.0], "move_to_rest target, joint order (rad)")
     rest_duration: float = param(3.0, "duration of the move_to_rest trajectory (s)", min=0.1)
     torque_on_start: bool = param(True, "enable torque (holding the present pose) when connected")
     on_shutdown: str = param("torque_off", "what the arm does when the node stops", choices=("torque_off", "hold"))

@@ -36,8 +36,8 @@ class ForceSensorNodeConfig:
     protocol: str = param("line", "wire protocol", choices=tuple(PROTOCOLS))
     delimiter: str = param("\\n", "line protocol: line end (escapes such as \\r\\n allowed)")
     separator: str = param(",", "line protocol: field separator (' ' = any whitespace)")
-    fields: list[str] = param(["fx", "fy", "fz", "tx", "ty", "tz"], "line protocol: field order, '_' to skip one")  # noqa: RUF009 (a field)
-    scale: list[float] = param([1.0], "line protocol: multiplier per axis fx..tz (6 values) or one for all")  # noqa: RUF009 (a field)
+    fields: list[str] = param(["fx", "fy", "fz", "tx", "ty", "tz"], "line protocol: field order, '_' to skip one")
+    scale: list[float] = param([1.0], "line protocol: multiplier per axis fx..tz (6 values) or one for all")
     force_unit: str = param("N", "line protocol: unit of the scaled forces", choices=("N", "mN", "kN", "kgf", "lbf"))
     torque_unit: str = param(
         "Nm", "line protocol: unit of the scaled torques", choices=("Nm", "Nmm", "mNm", "kgfcm", "lbfin")

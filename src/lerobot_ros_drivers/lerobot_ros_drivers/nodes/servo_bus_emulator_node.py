@@ -33,7 +33,7 @@ from lerobot_ros_drivers.feetech.registers import RESOLUTION
 @dataclass
 class ServoBusEmulatorConfig:
     link: str = param("/tmp/lerobot_ros_sim/follower", "path of the symlink to the emulated port (the driver's port)")
-    ids: list[int] = param([1, 2, 3, 4, 5, 6], "servo ids on the bus", min=0, max=252)  # noqa: RUF009 (a field)
+    ids: list[int] = param([1, 2, 3, 4, 5, 6], "servo ids on the bus", min=0, max=252)
     calibration_file: str = param("", "LeRobot calibration JSON the servos start calibrated with ('' = factory state)")
     motion: str = param(
         "none", "scripted motion while torque is off (a simulated leader)", choices=("none", "sine", "wave")

@@ -37,9 +37,9 @@ class TeleopConfig:
     leader_topic: str = param("/leader/joint_states", "leader joint states")
     follower_state_topic: str = param("/follower/joint_states", "follower joint states (IK seed in EE mode)")
     command_topic: str = param("/follower/joint_commands", "follower low-latency position commands")
-    joints: list[str] = param(list(SO_ARM_JOINTS), "joints forwarded in joint mode")  # noqa: RUF009 (param copies list defaults)
-    workspace_min: list[float] = param([0.0, -0.4, 0.0], "EE target lower bound x, y, z (m, follower base)")  # noqa: RUF009 (param copies list defaults)
-    workspace_max: list[float] = param([0.45, 0.4, 0.45], "EE target upper bound x, y, z (m, follower base)")  # noqa: RUF009 (param copies list defaults)
+    joints: list[str] = param(list(SO_ARM_JOINTS), "joints forwarded in joint mode")
+    workspace_min: list[float] = param([0.0, -0.4, 0.0], "EE target lower bound x, y, z (m, follower base)")
+    workspace_max: list[float] = param([0.45, 0.4, 0.45], "EE target upper bound x, y, z (m, follower base)")
     max_ee_step: float = param(0.01, "max EE target displacement per leader message (m)", min=1e-4, max=1.0)
     diagnostics_period: float = param(1.0, "diagnostics period (s)", min=0.1, max=60.0)
 

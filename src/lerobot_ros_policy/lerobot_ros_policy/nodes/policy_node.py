@@ -66,7 +66,7 @@ class PolicyNodeConfig:
     fps: float = param(0.0, "control rate of the actions, Hz; 0 = the contract's fps", min=0.0, max=1000.0)
     task: str = param("", "language instruction; empty = the contract's default task")
     task_topic: str = param("policy/task", "std_msgs/String topic that replaces the task while running")
-    rename_map: list[str] = param([], "observation key renames, 'contract_key=checkpoint_key' per entry")  # noqa: RUF009 (a field)
+    rename_map: list[str] = param([], "observation key renames, 'contract_key=checkpoint_key' per entry")
     output_mode: str = param("trajectory", "what is published to the driver", choices=OUTPUT_MODES)
     trajectory_topic: str = param("follower/joint_trajectory", "JointTrajectory command topic of the driver")
     stream_topic: str = param("follower/joint_commands", "per-step command topic (stream and both modes)")

@@ -61,7 +61,7 @@ class RecorderConfig:
     status_period_s: float = param(0.5, "status and feedback period (s)", min=0.05, max=10.0)
     push_to_hub: bool = param(False, "push the dataset to the Hugging Face Hub on finalize")
     hub_private: bool = param(False, "create the Hub repository as private")
-    hub_tags: list[str] = param(["LeRobot", "lerobot-ros"], "tags of the Hub dataset card")  # noqa: RUF009 (a field)
+    hub_tags: list[str] = param(["LeRobot", "lerobot-ros"], "tags of the Hub dataset card")
 
 
 class _Outcome:
