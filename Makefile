@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 ENV := source scripts/env.sh &&
 
-.PHONY: setup setup-reference lint format test clean
+.PHONY: setup setup-reference lint format test demo clean
 
 setup:
 	scripts/setup.sh
@@ -22,6 +22,10 @@ format: setup
 test: setup-reference
 	$(ENV) ruff format --check . && ruff check .
 	$(ENV) python -m pytest
+
+# The whole workflow on simulated hardware: record a dataset, then roll out a policy on it.
+demo: setup
+	$(ENV) lerobot-ros demo
 
 clean:
 	rm -rf build install log
