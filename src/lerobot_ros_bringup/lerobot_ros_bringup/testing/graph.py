@@ -59,7 +59,13 @@ class RunningGraph:
         return "\n".join(parts)
 
     def check_alive(self) -> None:
-        dead = [n for n in self.runner.processes if n.process.poll() is not None]
+        self.check_alive_except()
+
+    def check_alive_except(self, *names: str) -> None:
+        """Fail with every node's output when a node (other than `names`) has exited."""
+        dead = [
+            n for n in self.runner.processes if n.process.poll() is not None and not {n.spec.name, n.label} & set(names)
+        ]
         if dead:
             raise AssertionError(
                 f"node(s) exited: {', '.join(n.label + f' (code {n.process.returncode})' for n in dead)}\n"
