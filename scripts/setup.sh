@@ -48,6 +48,12 @@ for tool in cc c++ cmake make git; do
     fail "'$tool' not found: the message package is built with CMake and a C/C++ compiler (apt install build-essential cmake git)."
 done
 
+# pip, quiet; this machine's pip config lists local mirrors that warn about every missing package.
+pip_install() {
+  local python="$1"; shift
+  "$python" -m pip install --quiet --disable-pip-version-check "$@" 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+}
+
 # Hash of files, so a step re-runs only when its inputs change.
 digest() { cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1; }
 stamp_ok() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
@@ -64,10 +70,9 @@ fi
 requirements_hash="$(digest "$WS"/requirements/ros.txt "$WS"/requirements/suite.txt "$WS"/requirements/dev.txt; echo "$TORCH_REQUIREMENT")"
 if ! stamp_ok requirements "$requirements_hash"; then
   say "installing ROS 2 wheels and Python dependencies (first run: a few minutes)"
-  python -m pip install --quiet --disable-pip-version-check --upgrade pip wheel
-  python -m pip install --quiet --disable-pip-version-check "$TORCH_REQUIREMENT"
-  python -m pip install --quiet --disable-pip-version-check \
-    -r "$WS/requirements/ros.txt" -r "$WS/requirements/suite.txt" -r "$WS/requirements/dev.txt" \
+  pip_install python --upgrade pip wheel
+  pip_install python "$TORCH_REQUIREMENT"
+  pip_install python -r "$WS/requirements/ros.txt" -r "$WS/requirements/suite.txt" -r "$WS/requirements/dev.txt" \
     "$TORCH_REQUIREMENT"
   stamp_set requirements "$requirements_hash"
   rm -f "$STAMPS/cmake-exports"
@@ -138,7 +143,7 @@ if [ "$WITH_REFERENCE" = 1 ]; then
   if ! stamp_ok reference "$reference_hash" || [ ! -x "$REFERENCE_VENV/bin/python" ]; then
     say "installing the LeRobot reference into $REFERENCE_VENV (first run: ~4 GB, several minutes)"
     [ -x "$REFERENCE_VENV/bin/python" ] || "$PYTHON" -m venv "$REFERENCE_VENV"
-    "$REFERENCE_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$WS/requirements/reference.txt"
+    pip_install "$REFERENCE_VENV/bin/python" -r "$WS/requirements/reference.txt"
     stamp_set reference "$reference_hash"
   fi
 fi
