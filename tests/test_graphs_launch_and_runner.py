@@ -47,7 +47,7 @@ def test_graphs_compose_the_expected_nodes():
         ("record", {"hardware": "sim"}, "pass root:=DIR"),
         ("record", {"hardware": "sim", "root": "x", "num_episodes": "many"}, "must be numbers"),
         ("teleop", {"hardware": "sim", "cameras": "top"}, "camera 'top' is not in the robot config"),
-        ("teleop", {"hardware": "sim", "force": "true"}, "force:=true needs hardware:=real"),
+        ("teleop", {"hardware": "sim", "force": "true"}, "force:=true needs real hardware"),
         ("rollout", {"hardware": "sim", "policy_path": "p", "record": "true"}, "needs eval_root"),
         ("teleop", {"robot_config": "/nonexistent.yaml"}, "robot config /nonexistent.yaml does not exist"),
     ],
@@ -70,3 +70,22 @@ def test_launch_command_refuses_bad_arguments_and_prints_commands():
     lines = printed.stdout.splitlines()
     assert len(lines) == 5
     assert any("follower_node --ros-args -r __node:=follower -r __ns:=/follower" in line for line in lines)
+
+
+def test_external_robot_graphs_start_no_arm_driver(tmp_path):
+    from lerobot_ros_bringup.graphs.parts import config_dir
+
+    generic = {"hardware": "external", "robot_config": str(config_dir() / "robots" / "generic_arm.yaml")}
+    rollout = get_graph("rollout").nodes(
+        {
+            **generic,
+            "cameras": "scene",
+            "policy_path": str(tmp_path),
+            "contract": "/contracts/generic_arm.yaml",
+            "trajectory_topic": "/joint_trajectory_controller/joint_trajectory",
+        }
+    )
+    assert [n.name for n in rollout] == ["scene_camera", "policy"]
+    assert rollout[1].merged_parameters()["trajectory_topic"] == "/joint_trajectory_controller/joint_trajectory"
+    record = get_graph("record").nodes({**generic, "cameras": "", "root": str(tmp_path / "ds")})
+    assert [n.name for n in record] == ["recorder"]

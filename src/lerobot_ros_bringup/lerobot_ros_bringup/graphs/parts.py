@@ -30,7 +30,12 @@ def config_dir() -> Path:
 HARDWARE_ARGUMENTS = (
     Argument("robot", "so101", "arm model (robot description, kinematics, default config)", ("so101", "so100")),
     Argument("robot_config", "", "per-robot config YAML ('' = config/robots/<robot>.yaml of lerobot_ros_bringup)"),
-    Argument("hardware", "real", "real servo buses and cameras, or simulated ones", ("real", "sim")),
+    Argument(
+        "hardware",
+        "real",
+        "real SO-100/SO-101 buses and cameras, simulated ones, or external (your robot's own driver and controller)",
+        ("real", "sim", "external"),
+    ),
     Argument("follower_port", "", "follower serial port ('' = robot config; sim: an emulated bus)"),
     Argument("follower_id", "", "LeRobot calibration id of the follower ('' = robot config)"),
     Argument("calibration_dir", "", "LeRobot calibration root ('' = $HF_LEROBOT_CALIBRATION or the HF cache)"),
@@ -57,9 +62,9 @@ def robot_config(arguments: Mapping[str, str]) -> dict[str, Any]:
     if not path.is_file():
         raise GraphError(f"robot config {path} does not exist")
     config = yaml.safe_load(path.read_text()) or {}
-    for key in ("follower", "cameras"):
-        if key not in config:
-            raise GraphError(f"robot config {path} has no '{key}' section")
+    if not isinstance(config.get("cameras", {}), dict):
+        raise GraphError(f"robot config {path}: 'cameras' must map camera names to their settings")
+    config.setdefault("cameras", {})
     return config
 
 
@@ -95,6 +100,8 @@ def _emulated_bus(role: str, connection: Mapping[str, Any], motion: str) -> Node
 
 
 def follower_nodes(arguments: Mapping[str, str], config: Mapping[str, Any]) -> list[NodeSpec]:
+    if arguments["hardware"] == "external":
+        return []
     connection = _arm_connection(arguments, config, "follower")
     follower = NodeSpec(
         DRIVERS,
@@ -116,6 +123,8 @@ def follower_nodes(arguments: Mapping[str, str], config: Mapping[str, Any]) -> l
 
 
 def leader_nodes(arguments: Mapping[str, str], config: Mapping[str, Any]) -> list[NodeSpec]:
+    if arguments["hardware"] == "external":
+        return []
     connection = _arm_connection(arguments, config, "leader")
     leader = NodeSpec(DRIVERS, "leader_node", "leader", namespace="leader", parameters=[connection])
     if arguments["hardware"] == "sim":
@@ -124,6 +133,8 @@ def leader_nodes(arguments: Mapping[str, str], config: Mapping[str, Any]) -> lis
 
 
 def teleop_nodes(arguments: Mapping[str, str]) -> list[NodeSpec]:
+    if arguments["hardware"] == "external":
+        return []
     robot = arguments["robot"]
     return [
         NodeSpec(
@@ -175,7 +186,7 @@ def force_nodes(arguments: Mapping[str, str], config: Mapping[str, Any]) -> list
     if arguments["force"] != "true":
         return []
     if arguments["hardware"] == "sim":
-        raise GraphError("force:=true needs hardware:=real (there is no simulated force/torque sensor)")
+        raise GraphError("force:=true needs real hardware (there is no simulated force/torque sensor)")
     section = config.get("force", {})
     return [NodeSpec(DRIVERS, "force_sensor_node", "force_sensor", parameters=[dict(section)])]
 

@@ -4,6 +4,9 @@
     lerobot-ros launch record follower_id:=my_follower leader_id:=my_leader repo_id:=me/pick_cube \\
         root:=~/datasets/pick_cube task:="pick up the cube"
 
+Any other ROS arm: `hardware:=external` records only (cameras of the robot config and the
+recorder), from the topics its contract names, while the robot is driven by its own stack.
+
 With `num_episodes:=0` episodes are driven by the `recorder/record_episode` action or the keyboard
 client (`lerobot-ros record-keys`, in another terminal).
 """

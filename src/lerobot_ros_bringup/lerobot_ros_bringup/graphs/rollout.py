@@ -4,6 +4,12 @@
     lerobot-ros launch rollout policy_path:=me/act_so101 follower_id:=my_follower \\
         record:=true eval_root:=~/datasets/eval_act_so101 num_episodes:=10
 
+Any other ROS arm (a joint_trajectory_controller, MoveIt, a simulator): `hardware:=external`
+starts no arm driver; pass its contract and controller topic (docs/existing-robots.md):
+
+    lerobot-ros launch rollout hardware:=external robot_config:=my_arm.yaml contract:=my_arm_contract.yaml \
+        policy_path:=... trajectory_topic:=/joint_trajectory_controller/joint_trajectory
+
 `record:=true` also records evaluation episodes (like LeRobot's `eval_` datasets); between
 episodes the policy is paused and the arm returns to its rest pose.
 """
@@ -25,6 +31,11 @@ POLICY_ARGUMENTS = (
         "output_mode", "trajectory", "timed trajectories, a per-step stream, or both", ("trajectory", "stream", "both")
     ),
     Argument("temporal_ensembling", "false", "ACT temporal ensembling instead of chunk replacement", ("true", "false")),
+    Argument(
+        "trajectory_topic",
+        "/follower/joint_trajectory",
+        "JointTrajectory topic of the controller (e.g. /joint_trajectory_controller/joint_trajectory)",
+    ),
     Argument("record", "false", "record evaluation episodes with the recorder", ("true", "false")),
     Argument("eval_root", "", "dataset directory of the evaluation episodes (record:=true)"),
 )
@@ -54,6 +65,7 @@ def rollout_graph_nodes(arguments: Mapping[str, str]) -> list[NodeSpec]:
                 "device": arguments["device"],
                 "runtime": arguments["runtime"],
                 "output_mode": arguments["output_mode"],
+                "trajectory_topic": arguments["trajectory_topic"],
                 "temporal_ensembling": arguments["temporal_ensembling"] == "true",
                 **({"task": arguments["task"]} if arguments["task"] else {}),
             }
