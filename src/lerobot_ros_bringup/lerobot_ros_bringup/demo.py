@@ -21,6 +21,7 @@ import numpy as np
 
 from lerobot_ros_bringup.graph import get_graph
 from lerobot_ros_bringup.runner import GraphRunner
+from lerobot_ros_bringup.testing.probe import RosProbe
 from lerobot_ros_drivers.common.cli import Command
 
 DEMO_CONFIG = "demo"
@@ -36,8 +37,7 @@ def _say(text: str) -> None:
     print(f"\033[1m[demo]\033[0m {text}", flush=True)
 
 
-def record(output: Path, episodes: int, episode_time: float) -> Path:
-    from lerobot_ros_bringup.testing.probe import RosProbe
+def record(probe: RosProbe, output: Path, episodes: int, episode_time: float) -> Path:
     from lerobot_ros_msgs.msg import RecorderStatus
 
     dataset = output / "dataset"
@@ -54,7 +54,6 @@ def record(output: Path, episodes: int, episode_time: float) -> Path:
     }
     nodes = get_graph("record").nodes(arguments)
     _say(f"recording {episodes} episodes of {episode_time:.0f} s: {', '.join(n.name for n in nodes)}")
-    probe = RosProbe("demo_progress")
     statuses: list[RecorderStatus] = probe.collect("/recorder/status", RecorderStatus)
     with (output / "record.log").open("w") as log:
         runner = GraphRunner(nodes, output=log)
@@ -64,8 +63,9 @@ def record(output: Path, episodes: int, episode_time: float) -> Path:
             while runner.poll():
                 if statuses:
                     status = statuses[-1]
+                    episode = min(status.episode_index + 1, episodes)
                     line = (
-                        f"  {status.state:<10} episode {status.episode_index + 1}/{episodes}  "
+                        f"  {status.state:<10} episode {episode}/{episodes}  "
                         f"{status.frames:4d} frames  {status.elapsed:4.1f}/{episode_time:.0f} s  "
                         f"saved {status.episodes_saved}"
                     )
@@ -75,7 +75,6 @@ def record(output: Path, episodes: int, episode_time: float) -> Path:
                 time.sleep(0.5)
         finally:
             code = runner.wait()
-            probe.close()
     if code != 0 or not (dataset / "meta" / "info.json").is_file():
         raise RuntimeError(f"recording failed ({runner.failure or f'exit code {code}'}); see {output / 'record.log'}")
     return dataset
@@ -84,7 +83,7 @@ def record(output: Path, episodes: int, episode_time: float) -> Path:
 def summarize_dataset(dataset: Path) -> dict:
     info = json.loads((dataset / "meta" / "info.json").read_text())
     videos = sorted(p.relative_to(dataset) for p in (dataset / "videos").rglob("*.mp4"))
-    _say(f"dataset: {dataset}")
+    _say(f"dataset: {dataset} (repo id {info.get('repo_id', 'local/lerobot_ros_demo')})")
     print(f"  {info['total_episodes']} episodes, {info['total_frames']} frames at {info['fps']} fps")
     print(f"  features: {', '.join(info['features'])}")
     for video in videos:
@@ -102,14 +101,17 @@ def summarize_dataset(dataset: Path) -> dict:
                 f"    episode {episode}: {report['frames']} frames, {report['frames_dropped']} dropped | "
                 + " | ".join(cells)
             )
+    print(
+        f"  LeRobot loads it as LeRobotDataset('local/lerobot_ros_demo', root='{dataset}'); train with\n"
+        f"  lerobot-train --dataset.repo_id=local/lerobot_ros_demo --dataset.root={dataset} --policy.type=act"
+    )
     return info
 
 
-def rollout(output: Path, checkpoint: Path, seconds: float) -> dict[str, float]:
+def rollout(probe: RosProbe, output: Path, checkpoint: Path, seconds: float) -> dict[str, float]:
     from sensor_msgs.msg import JointState
     from trajectory_msgs.msg import JointTrajectory
 
-    from lerobot_ros_bringup.testing.probe import RosProbe
     from lerobot_ros_msgs.msg import PolicyStatus
 
     config = _demo_config_dir()
@@ -121,7 +123,6 @@ def rollout(output: Path, checkpoint: Path, seconds: float) -> dict[str, float]:
     }
     nodes = get_graph("rollout").nodes(arguments)
     _say(f"rollout for {seconds:.0f} s: {', '.join(n.name for n in nodes)}")
-    probe = RosProbe("demo_rollout")
     trajectories = probe.collect("/follower/joint_trajectory", JointTrajectory)
     states = probe.collect("/follower/joint_states", JointState)
     policy_status = probe.collect("/policy/status", PolicyStatus)
@@ -141,7 +142,6 @@ def rollout(output: Path, checkpoint: Path, seconds: float) -> dict[str, float]:
                 print(f"  {len(trajectories)} trajectories received by the follower", flush=True)
         finally:
             runner.stop()
-            probe.close()
     positions = np.array([s.position for s in states[first_state:]])
     motion = float(np.abs(np.diff(positions, axis=0)).sum()) if len(positions) > 1 else 0.0
     latency = policy_status[-1].latency_p50 if policy_status else float("nan")
@@ -160,12 +160,16 @@ def run_demo(output: Path, episodes: int, episode_time: float, rollout_time: flo
     if output.exists():
         shutil.rmtree(output)
     output.mkdir(parents=True)
-    dataset = record(output, episodes, episode_time)
-    summarize_dataset(dataset)
-    checkpoint = output / "checkpoint" / "pretrained_model"
-    _say(f"creating a random-weight ACT checkpoint for the dataset's features: {checkpoint}")
-    create_random_act_checkpoint(checkpoint, dataset)
-    rollout(output, checkpoint, rollout_time)
+    probe = RosProbe("demo")  # one DDS participant for the whole demo
+    try:
+        dataset = record(probe, output, episodes, episode_time)
+        summarize_dataset(dataset)
+        checkpoint = output / "checkpoint" / "pretrained_model"
+        _say(f"creating a random-weight ACT checkpoint for the dataset's features: {checkpoint}")
+        create_random_act_checkpoint(checkpoint, dataset)
+        rollout(probe, output, checkpoint, rollout_time)
+    finally:
+        probe.close()
     _say(f"done in {time.monotonic() - started:.0f} s; logs in {output}")
     return 0
 
