@@ -187,11 +187,14 @@ class GraphRunner:
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline and any(n.process.poll() is None for n in running):
                 time.sleep(0.05)
-        # Children a node left behind in its process group.
+        # Children a node left behind in its process group: kill them and wait until they are gone.
         for node in self.processes:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(node.process.pid, signal.SIGKILL)
             node.process.wait()
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and any(live_processes_in_group(n.process.pid) for n in self.processes):
+            time.sleep(0.02)
 
     def _log(self, message: str) -> None:
         with self._output_lock:
