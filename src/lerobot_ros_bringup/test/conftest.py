@@ -68,8 +68,10 @@ main()
 """
 
 FINISHER = """
-import time
-time.sleep(1.0)
+import os, pathlib, time
+# Finishes (exit 0) once the test creates $FINISH_FILE.
+while not pathlib.Path(os.environ["FINISH_FILE"]).exists():
+    time.sleep(0.05)
 print("done", flush=True)
 """
 

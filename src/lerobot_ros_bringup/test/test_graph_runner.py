@@ -87,13 +87,19 @@ def test_optional_node_exit_keeps_the_graph_running(fake_overlay, tmp_path):
     assert runner.exit_code() == 1  # the optional node's failure is still reported
 
 
+def _wait_for_output(node, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(text in line for line in node.output):
+        assert time.monotonic() < deadline, f"{node.label} did not print {text!r}: {list(node.output)}"
+        assert node.process.poll() is None, f"{node.label} exited: {list(node.output)}"
+        time.sleep(0.05)
+
+
 def test_stop_kills_nodes_that_ignore_sigint_and_their_children(fake_overlay):
     runner = GraphRunner([NodeSpec("runner_test_pkg", "sleeper", name="sleeper")], output=io.StringIO())
     runner.start()
     node = runner.processes[0]
-    deadline = time.monotonic() + 30
-    while not any(line.startswith("child") for line in node.output) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_for_output(node, "child")
     child_pid = int(next(line for line in node.output if line.startswith("child")).split()[1])
     runner.stop(timeout=1.0)
     assert node.process.poll() is not None
@@ -199,7 +205,11 @@ def test_launch_command_reports_unknown_graph():
 
 def test_required_node_finishing_cleanly_ends_the_graph_successfully(fake_overlay, tmp_path):
     talker, _ = _talker_relay(tmp_path)
-    runner = GraphRunner([talker, NodeSpec("runner_test_pkg", "finisher", name="finisher")], output=io.StringIO())
+    finish = tmp_path / "finish"
+    finisher = NodeSpec("runner_test_pkg", "finisher", name="finisher", env={"FINISH_FILE": str(finish)})
+    runner = GraphRunner([talker, finisher], output=io.StringIO())
     runner.start()
+    _wait_for_output(runner.processes[0], "talker up")
+    finish.touch()
     assert runner.wait() == 0
     assert runner.failure is None
