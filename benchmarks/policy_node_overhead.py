@@ -4,8 +4,10 @@ Overhead = what the node adds around the model for one chunk: observation assemb
 messages with the recorder's converters (2 x 640x480 rgb8 images + joint state), the runtime's
 pre- and post-processing (normalization, image to float tensors, un-normalization), LeRobot units
 → radians, the execution core (trim, checks, plan) and building + publishing the JointTrajectory
-and ActionChunk with rclpy. Baseline: the model forward pass alone, measured in the same run on
-the same inputs. Target: overhead ≤ 3 ms.
+and ActionChunk with rclpy. Baselines, measured in the same run on the same inputs: the model
+forward pass alone, and the runtime's pre-processing with per-pixel image arithmetic (the path
+before the lookup tables: uint8 → float ÷ 255 → normalize, as LeRobot computes it). Target:
+overhead ≤ 3 ms.
 
 The checkpoint is a random-weight ACT saved by LeRobot 0.4.4 (needs .venv-lerobot), with LeRobot's
 default ACT architecture (ResNet-18, dim_model 512, 4+1 layers, chunk 100) and 480x640 inputs.
@@ -28,6 +30,7 @@ import torch
 from sensor_msgs.msg import Image, JointState
 
 from lerobot_ros_msgs.msg import ActionChunk
+from lerobot_ros_policy.checkpoint import Preprocessor
 from lerobot_ros_policy.execution import ChunkExecutor, ExecutionConfig
 from lerobot_ros_policy.execution.observation import ObservationAssembler, match_checkpoint
 from lerobot_ros_policy.nodes.policy_node import chunk_message, trajectory_message
@@ -59,6 +62,8 @@ def main() -> None:
         checkpoint = support.make_checkpoint(Path(tmp) / "act", CAMERAS, chunk_size=100, architecture="default")
         contract = parse_contract(support.contract_dict(CAMERAS))
         runtime = load_runtime(checkpoint)
+        per_pixel = Preprocessor(runtime.checkpoint.preprocessor, runtime.config.input_features, runtime.device)
+        per_pixel.image_lookups = {}
         columns = match_checkpoint(contract, runtime.input_features, runtime.config.action_feature)
         rclpy.init()
         node = rclpy.create_node("policy_overhead_benchmark")
@@ -71,7 +76,7 @@ def main() -> None:
         executor = ChunkExecutor(ExecutionConfig(fps=30.0), columns.joints, clock.now().nanoseconds)
         rng = np.random.default_rng(0)
 
-        overhead, model, assembly, processing, publish = [], [], [], [], []
+        overhead, model, assembly, processing, publish, per_pixel_processing = [], [], [], [], [], []
         for run in range(args.runs + 2):
             stamp = clock.now().to_msg()
             joint_state = JointState(name=support.JOINTS, position=rng.uniform(-0.5, 0.5, 6).tolist())
@@ -98,6 +103,10 @@ def main() -> None:
             chunk_pub.publish(chunk_message(plan))
             t5 = time.perf_counter()
             executor.reset(clock.now().nanoseconds)
+            with torch.inference_mode():
+                t6 = time.perf_counter()
+                per_pixel(observation)
+                t7 = time.perf_counter()
             if run < 2:  # warm-up
                 continue
             assembly.append(t1 - t0)
@@ -105,6 +114,7 @@ def main() -> None:
             model.append(t3 - t2)
             publish.append(t5 - t4)
             overhead.append((t1 - t0) + (t2 - t1) + (t4 - t3) + (t5 - t4))
+            per_pixel_processing.append(t7 - t6)
 
         def ms(values: list[float]) -> str:
             return f"median {statistics.median(values) * 1e3:7.2f} ms   p95 {np.percentile(values, 95) * 1e3:7.2f} ms"
@@ -115,6 +125,7 @@ def main() -> None:
         print(f"  execution core + publish    {ms(publish)}")
         print(f"  node overhead (total)       {ms(overhead)}   target <= 3 ms")
         print(f"  baseline: model forward     {ms(model)}")
+        print(f"  baseline: per-pixel preproc {ms(per_pixel_processing)}   (pre-processing without lookup tables)")
         node.destroy_node()
         rclpy.shutdown()
 

@@ -180,14 +180,18 @@ class Normalizer:
             return (tensor + 1) / 2 * span + low if inverse else 2 * (tensor - low) / span - 1
         return (tensor + 1.0) * span / 2.0 + low if inverse else 2.0 * (tensor - low) / span - 1.0
 
+    def normalizes_observation(self, key: str) -> bool:
+        """Whether `normalize_observation` touches this observation key."""
+        feature = self.features.get(key)
+        if feature is None or feature.type == FeatureType.ACTION:
+            return False
+        return self.observation_keys is None or key in self.observation_keys
+
     def normalize_observation(self, observation: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        result = dict(observation)
-        for key, feature in self.features.items():
-            if self.observation_keys is not None and key not in self.observation_keys:
-                continue
-            if feature.type != FeatureType.ACTION and key in result:
-                result[key] = self.apply(key, result[key], inverse=False)
-        return result
+        return {
+            key: self.apply(key, value, inverse=False) if self.normalizes_observation(key) else value
+            for key, value in observation.items()
+        }
 
 
 def _device_step_dtype(spec: ProcessorStepSpec, where: str) -> torch.dtype | None:
@@ -197,6 +201,73 @@ def _device_step_dtype(spec: ProcessorStepSpec, where: str) -> torch.dtype | Non
     if name not in _FLOAT_DTYPES:
         raise CheckpointFormatError(f"{where}: unknown float_dtype {name!r} (known: {sorted(_FLOAT_DTYPES)})")
     return _FLOAT_DTYPES[name]
+
+
+def _uint8_to_unit(tensor: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels → float32 in [0, 1], as LeRobot's `prepare_observation_for_inference` computes them."""
+    return tensor.to(torch.float32).div_(255)
+
+
+def _check_uint8_image(key: str, shape: tuple[int, ...], feature: PolicyFeature) -> None:
+    expected = (*feature.shape[1:], feature.shape[0])
+    if shape != expected:
+        raise ObservationError(
+            f"observation '{key}': uint8 image of shape {list(shape)}, the checkpoint expects "
+            f"(H, W, C) = {list(expected)}"
+        )
+
+
+def _as_uint8_array(value: Any) -> np.ndarray | None:
+    """A uint8 numpy array or CPU tensor as a numpy array (a view, no copy); None for anything else."""
+    if isinstance(value, np.ndarray):
+        return value if value.dtype == np.uint8 else None
+    if isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and value.device.type == "cpu":
+        return value.numpy()
+    return None
+
+
+# cv2.LUT splits calls of 2^18 pixels or more over OpenCV's thread pool; a memory-bound lookup gains
+# little from that, and on a busy CPU the fork/join waits milliseconds for a descheduled worker
+# (measured: 1 ms → 6 ms per pair of 640×480 images). Blocks below that size run in the calling thread.
+_SERIAL_LUT_PIXELS = 1 << 17
+
+
+class ImageLookup:
+    """A camera's `uint8 (H, W, C)` image → its pre-processed `(1, C, H, W)` float32 tensor by table lookup.
+
+    A uint8 channel takes only 256 values, so the per-pixel arithmetic (÷255, then the normalizer
+    step's operations with the channel's statistics) is evaluated once per value and channel when
+    the checkpoint is loaded, with the same torch operations. Converting an image is then one table
+    lookup per pixel (cv2.LUT in row blocks, in the calling thread, straight into the output): bit
+    for bit the values the per-pixel computation gives. The channel planes are split into buffers
+    kept between calls, and with `reuse_output` so is the output: fresh multi-megabyte buffers cost
+    more in page faults than the lookup itself. Not thread-safe (one per preprocessor, one thread).
+    """
+
+    def __init__(self, table: torch.Tensor, *, reuse_output: bool = False) -> None:
+        """`table`: `(C, 256)`, row c = the output for each value of channel c. `reuse_output`: the
+        returned tensor is overwritten by the next call (for callers done with it by then)."""
+        self.tables = [np.ascontiguousarray(row) for row in table.to("cpu", torch.float32).numpy()]
+        self.reuse_output = reuse_output
+        self._planes: list[np.ndarray] = []
+        self._output: np.ndarray | None = None
+
+    def __call__(self, image: np.ndarray) -> torch.Tensor:
+        import cv2
+
+        height, width, channels = image.shape
+        shape = (1, channels, height, width)
+        if not self._planes or self._planes[0].shape != (height, width):
+            self._planes = [np.empty((height, width), np.uint8) for _ in range(channels)]
+        self._planes = list(cv2.split(np.ascontiguousarray(image), self._planes))
+        out = self._output if self._output is not None and self._output.shape == shape else np.empty(shape, np.float32)
+        rows = max(1, _SERIAL_LUT_PIXELS // width)
+        for channel, plane in enumerate(self._planes):
+            for top in range(0, height, rows):
+                cv2.LUT(plane[top : top + rows], self.tables[channel], dst=out[0, channel, top : top + rows])
+        if self.reuse_output:
+            self._output = out
+        return torch.from_numpy(out)
 
 
 def _to_policy_tensor(key: str, value: Any, feature: PolicyFeature) -> torch.Tensor:
@@ -212,12 +283,8 @@ def _to_policy_tensor(key: str, value: Any, feature: PolicyFeature) -> torch.Ten
         )
     if feature.type == FeatureType.VISUAL:
         if tensor.dtype == torch.uint8:
-            if tensor.ndim != 3 or tuple(tensor.shape) != (*feature.shape[1:], feature.shape[0]):
-                raise ObservationError(
-                    f"observation '{key}': uint8 image of shape {list(tensor.shape)}, the checkpoint expects "
-                    f"(H, W, C) = {[*feature.shape[1:], feature.shape[0]]}"
-                )
-            return tensor.permute(2, 0, 1).to(torch.float32).div_(255)  # uint8 is always finite
+            _check_uint8_image(key, tuple(tensor.shape), feature)
+            return _uint8_to_unit(tensor.permute(2, 0, 1))  # uint8 is always finite
         if not tensor.is_floating_point():
             raise ObservationError(f"observation '{key}': image dtype {tensor.dtype}, expected uint8 or float")
         if tuple(tensor.shape) != feature.shape:
@@ -242,7 +309,9 @@ class Preprocessor:
     Steps named in `handled_by_runtime` (e.g. a tokenizer) are left to the runtime; any other step this
     module does not know is refused at load time, so a checkpoint never runs with part of its
     preprocessing silently skipped. `normalize=False` validates and converts only (for runtimes that
-    normalize themselves).
+    normalize themselves). Camera images in uint8 go through an `ImageLookup`; with
+    `reuse_image_buffers` their tensors are overwritten by the next call (for runtimes whose model
+    has consumed the batch by then; not for policies that queue observations).
     """
 
     def __init__(
@@ -254,6 +323,7 @@ class Preprocessor:
         rename_map: Mapping[str, str] | None = None,
         handled_by_runtime: Collection[str] = (),
         normalize: bool = True,
+        reuse_image_buffers: bool = False,
     ) -> None:
         where = spec.source.name
         self.input_features = dict(input_features)
@@ -280,6 +350,31 @@ class Preprocessor:
         self.rename_map.update(rename_map or {})
         if not self.batched:
             raise UnsupportedPolicyError(f"{where}: no '{BATCH_STEP}' step; unbatched pipelines are not supported")
+        self.image_lookups = self._image_lookups(reuse_image_buffers)
+
+    def _normalize(self, key: str, tensor: torch.Tensor) -> torch.Tensor:
+        if self.normalizer is None or not self.normalizer.normalizes_observation(key):
+            return tensor
+        return self.normalizer.apply(key, tensor, inverse=False)
+
+    def _image_lookups(self, reuse_output: bool) -> dict[str, ImageLookup]:
+        """A lookup table per camera whose pre-processing acts on each channel separately: float32
+        output and statistics that are one value per channel (LeRobot's `(C, 1, 1)` image stats).
+        Other cameras (per-pixel statistics, a reduced `float_dtype`) take the per-pixel path."""
+        if self.float_dtype not in (None, torch.float32):
+            return {}
+        values = _uint8_to_unit(torch.arange(256, dtype=torch.uint8))
+        lookups = {}
+        for key, feature in self.input_features.items():
+            if feature.type != FeatureType.VISUAL or len(feature.shape) != 3:
+                continue
+            channels = feature.shape[0]
+            stats = self.normalizer.stats.get(key, {}) if self.normalizer is not None else {}
+            if any(torch.broadcast_shapes(s.shape, (channels, 1, 1)) != (channels, 1, 1) for s in stats.values()):
+                continue
+            probe = values.expand(1, channels, 1, values.numel())
+            lookups[key] = ImageLookup(self._normalize(key, probe)[0, :, 0, :], reuse_output=reuse_output)
+        return lookups
 
     @property
     def caller_features(self) -> dict[str, PolicyFeature]:
@@ -299,12 +394,16 @@ class Preprocessor:
             )
         batch = {}
         for key, feature in self.input_features.items():
+            lookup = self.image_lookups.get(key)
+            image = _as_uint8_array(renamed[key]) if lookup is not None else None
+            if image is not None:
+                _check_uint8_image(key, image.shape, feature)
+                batch[key] = lookup(image).to(self.device)
+                continue
             tensor = _to_policy_tensor(key, renamed[key], feature).unsqueeze(0).to(self.device)
             if self.float_dtype is not None:
                 tensor = tensor.to(self.float_dtype)
-            batch[key] = tensor
-        if self.normalizer is not None:
-            batch = self.normalizer.normalize_observation(batch)
+            batch[key] = self._normalize(key, tensor)
         return batch
 
 

@@ -71,8 +71,13 @@ class ACTRuntime(PolicyRuntime):
         self._config = config
         self._device = torch.device(device)
         self.checkpoint = checkpoint
+        # The model consumes each batch within predict_chunk: image buffers can be reused.
         self.preprocessor = Preprocessor(
-            checkpoint.preprocessor, config.input_features, self._device, rename_map=rename_map
+            checkpoint.preprocessor,
+            config.input_features,
+            self._device,
+            rename_map=rename_map,
+            reuse_image_buffers=True,
         )
         self.postprocessor = Postprocessor(checkpoint.postprocessor)
         self.model = ACTModel(config, ACTArchitecture.from_config(config))
