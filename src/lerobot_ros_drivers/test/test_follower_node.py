@@ -206,12 +206,15 @@ def test_limits_respected_whatever_is_sent(arm, ros_probe):
         trajectory_msg([(0.5, [5.0, -5.0, 5.0, -5.0, 5.0, 5.0])]), goal_time_tolerance=duration_from_seconds(0.3)
     )
     assert result.error_code == -5, result.error_string  # GOAL_TOLERANCE_VIOLATED: the goal is unreachable
-    position = latest(states)
     lower = np.array([-1.92, -1.745, -1.688, -1.658, -2.744, -0.175])
     upper = np.array([1.92, 1.745, 1.688, 1.658, 2.841, 1.746])
-    assert np.all(position >= lower - 0.01) and np.all(position <= upper + 0.01), position
-    np.testing.assert_allclose(position[[0, 2, 4, 5]], upper[[0, 2, 4, 5]], atol=0.03)
-    np.testing.assert_allclose(position[[1, 3]], lower[[1, 3]], atol=0.03)
+    target = np.where([True, False, True, False, True, True], upper, lower)
+    # The arm keeps pressing towards the unreachable goal: it ends at the limits (how soon depends on load).
+    ros_probe.wait_until(
+        lambda: np.allclose(latest(states), target, atol=0.03), 30, f"arm not at its limits: {latest(states)}"
+    )
+    visited = np.array([s.position for s in list(states)])
+    assert np.all(visited >= lower - 0.01) and np.all(visited <= upper + 0.01), "a limit was exceeded"
 
 
 def test_malformed_commands_rejected_with_precise_errors(arm, ros_probe):

@@ -47,7 +47,7 @@ def run_until_exit(parameters: dict[str, object], timeout: float = 120) -> subpr
 
 def refusal(parameters: dict[str, object]) -> str:
     result = run_until_exit(parameters)
-    assert result.returncode == 2, f"expected a refusal (exit 2), got {result.returncode}:\n{result.stderr}"
+    assert result.returncode == 1, f"expected a refusal (exit 1), got {result.returncode}:\n{result.stderr}"
     assert "Traceback" not in result.stderr, result.stderr
     return result.stderr
 
@@ -58,7 +58,7 @@ def test_policy_node_refuses_contract_that_does_not_match_the_checkpoint(checkpo
     del contract["features"]["observation.images.front"]
     path = support.write_contract(tmp_path / "contract.yaml", contract)
     message = refusal({"checkpoint": checkpoint, "contract": path})
-    assert "refusing to start" in message
+    assert "policy_node: cannot start: " in message
     assert "checkpoint input 'observation.images.front' [3, 48, 64] is not in the contract" in message
     assert "'action': checkpoint has 6 columns, the contract's action feature 5" in message
     assert "contract features the checkpoint does not use: ['observation.images.wrist']" in message

@@ -1,34 +1,44 @@
 """The `main()` of every node executable: init, spin, clean shutdown, meaningful exit codes.
 
     def main() -> int:
-        return run_node(FollowerNode)
+        return run_node(FollowerNode, threads=4)
 
-A node whose constructor raises (bad parameters, missing device, wrong checkpoint) logs one clear
-error and exits with code 1, so the runner and launch report it; Ctrl-C and `ros2 launch`
-shutdown exit with 0 after the node's `shutdown()` hook (e.g. torque off) has run. A node that
-ends by itself sets its `finished` (a threading.Event) and exits with 0 the same way.
+A node whose constructor raises (bad parameters, missing device, wrong checkpoint) prints one line,
+`<executable>: cannot start: <reason>`, and exits with code 1, so the runner and launch report
+it; errors of the suite carry their precise reason, anything else also gets a traceback. Ctrl-C
+and a launch shutdown exit with 0 after the node's `shutdown()` hook (e.g. torque off) has run. A
+node that ends by itself sets its `finished` (a threading.Event) and exits with 0 the same way.
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
 
-def run_node(factory: Callable[[], Node], *, threads: int = 2, args: list[str] | None = None) -> int:
+def _is_expected(error: Exception) -> bool:
+    """The suite's own errors (and OS errors) say what is wrong; others are bugs worth a traceback."""
+    return type(error).__module__.startswith("lerobot_ros") or isinstance(error, OSError)
+
+
+def run_node(factory: Callable[[], Node], *, threads: int = 1, args: list[str] | None = None) -> int:
+    """Run one node until shutdown; `threads` > 1 for nodes whose callbacks may block (actions)."""
     rclpy.init(args=sys.argv if args is None else args)
-    node: Node | None = None
     try:
         node = factory()
     except Exception as error:
-        rclpy.logging.get_logger(getattr(factory, "__name__", "node")).fatal(f"cannot start: {error}")
+        if not _is_expected(error):
+            traceback.print_exc()
+        print(f"{Path(sys.argv[0]).name}: cannot start: {error}", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
         return 1
-    executor = MultiThreadedExecutor(num_threads=threads)
+    executor = SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
     executor.add_node(node)
     finished = getattr(node, "finished", None)
     code = 0
@@ -42,6 +52,7 @@ def run_node(factory: Callable[[], Node], *, threads: int = 2, args: list[str] |
         pass
     except Exception as error:
         node.get_logger().fatal(f"stopped by an unexpected error: {error!r}")
+        traceback.print_exc()
         code = 1
     finally:
         shutdown = getattr(node, "shutdown", None)

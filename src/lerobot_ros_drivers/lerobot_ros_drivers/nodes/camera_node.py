@@ -8,18 +8,16 @@ reopened, and rate, drops and reconnects are reported on /diagnostics.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
-from lerobot_ros_drivers.cameras.calibration import CalibrationError, CameraModel, load_calibration
-from lerobot_ros_drivers.cameras.capture import CameraError, CaptureThread, Frame
+from lerobot_ros_drivers.cameras.calibration import CameraModel, load_calibration
+from lerobot_ros_drivers.cameras.capture import CaptureThread, Frame
 from lerobot_ros_drivers.cameras.opencv import OpenCVCamera, OpenCVCameraConfig
 from lerobot_ros_drivers.cameras.publishing import CameraTopics, CameraTopicsConfig, report_capture
 from lerobot_ros_drivers.common.diagnostics import DiagnosticsReporter
+from lerobot_ros_drivers.common.node_main import run_node
 from lerobot_ros_drivers.common.params import declare_parameters, param
 
 
@@ -83,23 +81,5 @@ class CameraNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = CameraNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (CameraError, CalibrationError) as error:
-        print(f"camera_node: {error}", file=sys.stderr)
-        sys.exit(1)
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-
-
-if __name__ == "__main__":
-    main()
+def main() -> int:
+    return run_node(CameraNode)

@@ -19,12 +19,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from control_msgs.action import FollowJointTrajectory, ParallelGripperCommand
 from control_msgs.msg import JointTrajectoryControllerState
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
@@ -44,6 +42,7 @@ from lerobot_ros_drivers.arm.trajectory import (
 )
 from lerobot_ros_drivers.calibration.files import FOLLOWER_NAMES
 from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_drivers.common.node_main import run_node
 from lerobot_ros_drivers.common.params import declare_parameters, param
 from lerobot_ros_drivers.common.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
 from lerobot_ros_drivers.common.stamps import to_seconds
@@ -520,19 +519,5 @@ def error_sample(desired: JointSample, actual: JointSample) -> JointSample:
     )
 
 
-def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    executor = MultiThreadedExecutor(num_threads=4)
-    try:
-        node = FollowerNode()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+def main() -> int:
+    return run_node(FollowerNode, threads=4)

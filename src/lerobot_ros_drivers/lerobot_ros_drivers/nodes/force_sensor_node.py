@@ -9,23 +9,21 @@ Malformed input is counted by kind and reported on /diagnostics, never fatal.
 from __future__ import annotations
 
 import codecs
-import sys
 import threading
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import WrenchStamped
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_srvs.srv import Trigger
 
 from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_drivers.common.node_main import run_node
 from lerobot_ros_drivers.common.params import declare_parameters, param
 from lerobot_ros_drivers.common.qos import SENSOR_QOS
 from lerobot_ros_drivers.common.stamps import time_from_nanoseconds
 from lerobot_ros_drivers.force.processing import WrenchProcessor
-from lerobot_ros_drivers.force.protocols import PROTOCOLS, LineProtocolConfig, ProtocolConfigError, create_protocol
+from lerobot_ros_drivers.force.protocols import PROTOCOLS, LineProtocolConfig, create_protocol
 from lerobot_ros_drivers.force.sensor import SerialForceSensor
 
 
@@ -153,23 +151,5 @@ class ForceSensorNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ForceSensorNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ProtocolConfigError, ValueError) as error:
-        print(f"force_sensor_node: {error}", file=sys.stderr)
-        sys.exit(1)
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-
-
-if __name__ == "__main__":
-    main()
+def main() -> int:
+    return run_node(ForceSensorNode)

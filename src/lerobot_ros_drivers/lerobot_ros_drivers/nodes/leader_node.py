@@ -10,8 +10,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
@@ -19,6 +17,7 @@ from lerobot_ros_drivers.arm.bus_session import BusSession, resolve_calibration
 from lerobot_ros_drivers.arm.controller import VelocityEstimator
 from lerobot_ros_drivers.calibration.files import LEADER_NAMES
 from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_drivers.common.node_main import run_node
 from lerobot_ros_drivers.common.params import declare_parameters, param
 from lerobot_ros_drivers.common.qos import SENSOR_QOS
 from lerobot_ros_drivers.feetech.arm_bus import SO_ARM_JOINTS, ArmBus
@@ -118,17 +117,5 @@ class LeaderNode(Node):
         self.session.close(torque_off=True)
 
 
-def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = LeaderNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+def main() -> int:
+    return run_node(LeaderNode)

@@ -7,17 +7,15 @@ Opens the device with `serial` (or whose name contains `device_name`), or plays 
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
-from lerobot_ros_drivers.cameras.capture import CameraError, CaptureThread, Frame
+from lerobot_ros_drivers.cameras.capture import CaptureThread, Frame
 from lerobot_ros_drivers.cameras.publishing import CameraTopics, CameraTopicsConfig, report_capture
 from lerobot_ros_drivers.cameras.realsense import RealSenseCamera, RealSenseConfig
 from lerobot_ros_drivers.common.diagnostics import DiagnosticsReporter
+from lerobot_ros_drivers.common.node_main import run_node
 from lerobot_ros_drivers.common.params import declare_parameters, param
 
 
@@ -81,23 +79,5 @@ class RealSenseNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = RealSenseNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except CameraError as error:
-        print(f"realsense_node: {error}", file=sys.stderr)
-        sys.exit(1)
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-
-
-if __name__ == "__main__":
-    main()
+def main() -> int:
+    return run_node(RealSenseNode)

@@ -12,13 +12,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_srvs.srv import SetBool
 
 from lerobot_ros_drivers.calibration.files import load_calibration
 from lerobot_ros_drivers.common.diagnostics import ERROR, OK, DiagnosticsReporter
+from lerobot_ros_drivers.common.node_main import run_node
 from lerobot_ros_drivers.common.params import declare_parameters, param
 from lerobot_ros_drivers.feetech.emulator import (
     Faults,
@@ -94,20 +93,5 @@ class ServoBusEmulatorNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ServoBusEmulatorNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-
-
-if __name__ == "__main__":
-    main()
+def main() -> int:
+    return run_node(ServoBusEmulatorNode)

@@ -7,12 +7,9 @@ on the same topics (`cameras/<name>/image_raw`, `camera_info`, optional `image_r
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
@@ -20,6 +17,7 @@ from lerobot_ros_drivers.cameras.capture import Frame
 from lerobot_ros_drivers.cameras.publishing import CameraTopics, CameraTopicsConfig
 from lerobot_ros_drivers.cameras.sim import DEFAULT_URDF, RobotModel, SimCameraConfig, SimCameraRenderer
 from lerobot_ros_drivers.common.diagnostics import OK, WARN, DiagnosticsReporter
+from lerobot_ros_drivers.common.node_main import run_node
 from lerobot_ros_drivers.common.params import declare_parameters, param
 from lerobot_ros_drivers.common.qos import subscriber_qos
 
@@ -90,23 +88,5 @@ class SimCameraNode(Node):
         )
 
 
-def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimCameraNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (OSError, ValueError) as error:
-        print(f"sim_camera_node: {error}", file=sys.stderr)
-        sys.exit(1)
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-
-
-if __name__ == "__main__":
-    main()
+def main() -> int:
+    return run_node(SimCameraNode)

@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from lerobot_ros_drivers.common.diagnostics import OK, WARN, DiagnosticsReporter
+from lerobot_ros_drivers.common.node_main import run_node
 from lerobot_ros_drivers.common.params import declare_parameters, param
 from lerobot_ros_drivers.common.qos import COMMAND_QOS, subscriber_qos
 from lerobot_ros_drivers.description import urdf_text
@@ -105,16 +104,5 @@ class TeleopNode(Node):
         self.diagnostics.update("teleop", level, message, mode=self.config.mode, sent=self.sent, skipped=self.skipped)
 
 
-def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = TeleopNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+def main() -> int:
+    return run_node(TeleopNode)

@@ -9,7 +9,6 @@ next control step, which the driver splices in. See docs/policy-node.md.
 from __future__ import annotations
 
 import array
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -18,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Duration
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
@@ -28,6 +25,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_drivers.common.node_main import run_node
 from lerobot_ros_drivers.common.params import ParameterError, declare_parameters, param
 from lerobot_ros_drivers.common.qos import COMMAND_QOS, LATCHED_QOS, subscriber_qos
 from lerobot_ros_drivers.common.stamps import duration_from_seconds, time_from_nanoseconds
@@ -379,28 +377,5 @@ def chunk_message(plan: PlannedChunk) -> ActionChunk:
     return msg
 
 
-def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    try:
-        node = PolicyNode()
-    except Exception as error:  # refuse to start with the precise reason, not a traceback
-        from lerobot_ros_policy.checkpoint import CheckpointError
-        from lerobot_ros_policy.execution import ActionMappingError
-        from lerobot_ros_record.contract import ContractError
-
-        if not isinstance(error, CheckpointError | ContractError | ActionMappingError | ParameterError | OSError):
-            raise
-        print(f"policy_node: refusing to start: {error}", file=sys.stderr, flush=True)
-        rclpy.try_shutdown()
-        sys.exit(2)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-
-
-if __name__ == "__main__":
-    main()
+def main() -> int:
+    return run_node(PolicyNode)
