@@ -2,7 +2,10 @@
 
 Subscribes to every topic of the contract (best effort, deep queues: accepts any publisher,
 warns about publishers whose QoS cannot reach it), converts, resamples and writes frames with
-the same code as `lerobot-ros bag2dataset`. Episodes are driven by
+the same code as `lerobot-ros bag2dataset`. The subscriptions sit on a companion node
+`<name>_inputs` served by one events-executor thread, so messages cost little CPU and are
+handled in arrival order; the control interfaces below stay on the node's own executor.
+Episodes are driven by
 
 - the `recorder/record_episode` action (goal: task; feedback: frames, elapsed, sync health;
   result: episode index), ended by `recorder/save_episode` (SaveEpisode), `recorder/discard_episode`
@@ -26,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException
+from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -96,24 +101,12 @@ class RecorderNode(Node):
         self._rejects_logged: dict[tuple[str, str], float] = {}
         self._started_at = time.monotonic()
         self._stop = threading.Event()
+        self._inputs_stop = threading.Event()
         self.finished = threading.Event()
 
         control = ReentrantCallbackGroup()
         self._qos = subscriber_qos(self.config.queue_depth)
-        self._inputs = []
-        for topic in sorted({spec.topic for spec in self.contract.features_spec}):
-            msg_type = _message_class(
-                next(s for s in self.contract.features_spec if s.topic == topic).message_type.name
-            )
-            self._inputs.append(
-                self.create_subscription(
-                    msg_type,
-                    topic,
-                    lambda msg, t=topic: self._on_message(t, msg),
-                    self._qos,
-                    callback_group=MutuallyExclusiveCallbackGroup(),  # in order per topic, topics in parallel
-                )
-            )
+        self._input_node = self._create_input_node()
         if self.contract.task_topic:
             self.create_subscription(String, self.contract.task_topic, self._on_task, 10, callback_group=control)
         self._status_pub = self.create_publisher(RecorderStatus, "recorder/status", 10)
@@ -131,10 +124,11 @@ class RecorderNode(Node):
             cancel_callback=lambda _: CancelResponse.ACCEPT,
             callback_group=control,
         )
-        self.create_timer(1.0 / (2 * self.contract.fps), self._pump, callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(self.config.status_period_s, self._publish_status, callback_group=control)
         self.create_timer(2.0, self._check_topics, callback_group=control)
         self._progress_at = 0.0
+        self._inputs_thread = threading.Thread(target=self._spin_inputs, name="recorder-inputs", daemon=True)
+        self._inputs_thread.start()
         if self.config.num_episodes > 0:
             threading.Thread(target=self._automatic, name="recorder-auto", daemon=True).start()
         mode = f"automatic, {self.config.num_episodes} episodes" if self.config.num_episodes else "action-driven"
@@ -144,16 +138,61 @@ class RecorderNode(Node):
 
     # ------------------------------------------------------------------ inputs
 
+    def _create_input_node(self) -> Node:
+        """The contract's subscriptions, on a node of their own that `_spin_inputs` serves.
+
+        Python's MultiThreadedExecutor costs about 1.7 ms of CPU per message (all of it under the
+        GIL); at three 30 Hz cameras and 300 joint/wrench messages/s that exceeds what two cores
+        can give, and DDS drops what is not taken in time. The events executor (C++ wait, one
+        thread) costs about a third, but it cannot host the action's execute callback, which
+        blocks for a whole episode: that and the services stay on this node's executor.
+        """
+        name = f"{self.get_name()}_inputs"
+        node = Node(
+            name,
+            namespace=self.get_namespace(),
+            context=self.context,
+            cli_args=["--ros-args", "-r", f"__node:={name}"],  # overrides the process-wide __node remap
+            start_parameter_services=False,
+        )
+        for topic in sorted({spec.topic for spec in self.contract.features_spec}):
+            msg_type = _message_class(
+                next(s for s in self.contract.features_spec if s.topic == topic).message_type.name
+            )
+            node.create_subscription(msg_type, topic, lambda msg, t=topic: self._on_message(t, msg), self._qos)
+        return node
+
+    def _spin_inputs(self) -> None:
+        """Serve the input node in one thread until shutdown: messages in arrival order, frames written as decided."""
+        executor = EventsExecutor(context=self.context)
+        executor.add_node(self._input_node)
+        try:
+            while not self._inputs_stop.is_set() and self.context.ok():
+                try:
+                    executor.spin_once(timeout_sec=0.1)
+                except (ExternalShutdownException, KeyboardInterrupt):
+                    break
+                except Exception as error:  # a bug must not silently stop recording: end the episode, say why
+                    with self._lock:
+                        self._fail(f"processing input messages failed: {error!r}")
+        finally:
+            executor.shutdown()
+
     def _on_message(self, topic: str, msg: Any) -> None:
         receive_ns = self.get_clock().now().nanoseconds
         self._seen_topics.add(topic)
         frames = self._frames
         if frames is None or self._state != RecorderStatus.STATE_RECORDING:
             return
-        samples = frames.convert(topic, msg, receive_ns)  # outside the lock: image conversion in parallel
+        samples = frames.convert(topic, msg, receive_ns)  # outside the lock: status and services stay responsive
         with self._lock:
-            if self._state == RecorderStatus.STATE_RECORDING:
-                frames.push(samples)
+            if self._state != RecorderStatus.STATE_RECORDING:
+                return
+            frames.push(samples)
+            try:
+                frames.pump()  # ticks are decided by the messages alone: write them as soon as they are
+            except Exception as error:  # a writer error (disk full, ...): stop the episode, keep the dataset
+                self._fail(f"writing episode {frames.episode_index} failed: {error}")
 
     def _on_task(self, msg: String) -> None:
         self._task_from_topic = msg.data or None
@@ -165,15 +204,6 @@ class RecorderNode(Node):
         if now - self._rejects_logged.get(reason, -1e9) >= 2.0:
             self._rejects_logged[reason] = now
             self.get_logger().warn(f"message rejected: {error}")
-
-    def _pump(self) -> None:
-        with self._lock:
-            if self._frames is None or self._state != RecorderStatus.STATE_RECORDING:
-                return
-            try:
-                self._frames.pump()
-            except Exception as error:  # a writer error (disk full, ...): stop the episode, keep the dataset
-                self._fail(f"writing episode {self._frames.episode_index} failed: {error}")
 
     # ------------------------------------------------------------------ dataset
 
@@ -498,11 +528,19 @@ class RecorderNode(Node):
     def shutdown(self) -> None:
         """On shutdown: close the dataset without the open episode (it stays resumable and loadable)."""
         self._stop.set()
+        self._inputs_stop.set()
+        self._inputs_thread.join(timeout=2.0)  # no message reaches the episode while it is dropped
         with self._lock:
             if self._outcome is not None:
                 self._outcome.done.set()
             if self._frames is not None and self._state != RecorderStatus.STATE_FINALIZED:
                 self._frames.writer.finalize()
+
+    def destroy_node(self) -> None:
+        self._inputs_stop.set()
+        self._inputs_thread.join(timeout=2.0)
+        self._input_node.destroy_node()
+        super().destroy_node()
 
     def _publish_event(self, kind: int, index: int, task: str) -> None:
         msg = EpisodeEvent(event=kind, episode_index=int(index), task=task)
