@@ -27,7 +27,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 
-from lerobot_ros_policy.checkpoint import PolicyCheckpoint, PolicyConfig, PolicyFeature
+from lerobot_ros_policy.checkpoint import PolicyCheckpoint, PolicyConfig, PolicyFeature, load_checkpoint
 
 ObservationValue = np.ndarray | torch.Tensor
 Observation = Mapping[str, ObservationValue]
@@ -65,8 +65,12 @@ class PolicyRuntime(ABC):
     """"native" (this suite, torch only) or "lerobot" (adapter to an installed lerobot package)."""
     supports_prefix_guidance: ClassVar[bool] = False
 
+    def __init__(self, checkpoint: PolicyCheckpoint, device: str = "cpu") -> None:
+        """Subclasses take `(checkpoint, device, *, rename_map=None)` and call this first."""
+        self._config = checkpoint.config
+        self._device = torch.device(device)
+
     @classmethod
-    @abstractmethod
     def from_checkpoint(
         cls,
         checkpoint: PolicyCheckpoint | str | Path,
@@ -80,16 +84,19 @@ class PolicyRuntime(ABC):
         top of the rename map saved in the checkpoint's preprocessor (LeRobot's `rename_map`).
         Raises `CheckpointError` subclasses with a precise message when the checkpoint cannot run.
         """
+        if not isinstance(checkpoint, PolicyCheckpoint):
+            checkpoint = load_checkpoint(checkpoint)
+        return cls(checkpoint, device, rename_map=rename_map)
 
     @property
-    @abstractmethod
     def config(self) -> PolicyConfig:
         """The checkpoint's parsed `config.json`."""
+        return self._config
 
     @property
-    @abstractmethod
     def device(self) -> torch.device:
         """Where the model runs."""
+        return self._device
 
     @property
     def input_features(self) -> dict[str, PolicyFeature]:

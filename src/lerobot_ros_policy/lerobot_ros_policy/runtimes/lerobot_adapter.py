@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,10 +16,8 @@ import torch
 
 from lerobot_ros_policy.checkpoint import (
     PolicyCheckpoint,
-    PolicyConfig,
     Preprocessor,
     UnsupportedPolicyError,
-    load_checkpoint,
 )
 from lerobot_ros_policy.runtimes.base import Observation, PolicyRuntime, PrefixGuidance
 from lerobot_ros_policy.runtimes.registry import ANY_POLICY, LEROBOT, register_runtime
@@ -51,8 +48,7 @@ class LeRobotRuntime(PolicyRuntime):
         rename_map: Mapping[str, str] | None = None,
     ) -> None:
         factory = _import_lerobot("lerobot.policies.factory")
-        self._config = checkpoint.config
-        self._device = torch.device(device)
+        super().__init__(checkpoint, device)
         self.checkpoint = checkpoint
         # Validation and image conversion as the native runtimes do, so both backends accept the same input.
         self._validator = Preprocessor(
@@ -79,26 +75,6 @@ class LeRobotRuntime(PolicyRuntime):
                 "rename_observations_processor": {"rename_map": self._validator.rename_map},
             },
         )
-
-    @classmethod
-    def from_checkpoint(
-        cls,
-        checkpoint: PolicyCheckpoint | str | Path,
-        device: str = "cpu",
-        *,
-        rename_map: Mapping[str, str] | None = None,
-    ) -> LeRobotRuntime:
-        if not isinstance(checkpoint, PolicyCheckpoint):
-            checkpoint = load_checkpoint(checkpoint)
-        return cls(checkpoint, device, rename_map=rename_map)
-
-    @property
-    def config(self) -> PolicyConfig:
-        return self._config
-
-    @property
-    def device(self) -> torch.device:
-        return self._device
 
     @property
     def rename_map(self) -> dict[str, str]:

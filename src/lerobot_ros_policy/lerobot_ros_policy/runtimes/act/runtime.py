@@ -11,11 +11,9 @@ import torch
 from lerobot_ros_policy.checkpoint import (
     CheckpointFormatError,
     PolicyCheckpoint,
-    PolicyConfig,
     Postprocessor,
     Preprocessor,
     UnsupportedPolicyError,
-    load_checkpoint,
 )
 from lerobot_ros_policy.runtimes.act.model import ACTArchitecture, ACTModel
 from lerobot_ros_policy.runtimes.base import Observation, PolicyRuntime, PrefixGuidance
@@ -68,8 +66,7 @@ class ACTRuntime(PolicyRuntime):
         config = checkpoint.config
         if config.type != self.policy_type:
             raise UnsupportedPolicyError(f"{checkpoint.root}: policy type '{config.type}' is not ACT")
-        self._config = config
-        self._device = torch.device(device)
+        super().__init__(checkpoint, device)
         self.checkpoint = checkpoint
         # The model consumes each batch within predict_chunk: image buffers can be reused.
         self.preprocessor = Preprocessor(
@@ -83,26 +80,6 @@ class ACTRuntime(PolicyRuntime):
         self.model = ACTModel(config, ACTArchitecture.from_config(config))
         load_weights(self.model, checkpoint.load_state_dict(), checkpoint.weights_path)
         self.model.to(self._device).eval().requires_grad_(False)
-
-    @classmethod
-    def from_checkpoint(
-        cls,
-        checkpoint: PolicyCheckpoint | str | Path,
-        device: str = "cpu",
-        *,
-        rename_map: Mapping[str, str] | None = None,
-    ) -> ACTRuntime:
-        if not isinstance(checkpoint, PolicyCheckpoint):
-            checkpoint = load_checkpoint(checkpoint)
-        return cls(checkpoint, device, rename_map=rename_map)
-
-    @property
-    def config(self) -> PolicyConfig:
-        return self._config
-
-    @property
-    def device(self) -> torch.device:
-        return self._device
 
     @property
     def rename_map(self) -> dict[str, str]:
