@@ -41,6 +41,7 @@ from lerobot_ros_drivers.arm.trajectory import (
     TrajectoryError,
 )
 from lerobot_ros_drivers.calibration.files import FOLLOWER_NAMES
+from lerobot_ros_drivers.common.companion import CompanionNode
 from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
 from lerobot_ros_drivers.common.node_main import run_node
 from lerobot_ros_drivers.common.params import declare_parameters, param
@@ -133,13 +134,12 @@ class FollowerNode(Node):
         if cfg.publish_robot_description:
             self.description_pub = self.create_publisher(String, "robot_description", LATCHED_QOS)
             self.description_pub.publish(String(data=self.urdf))
-        commands = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(
-            JointTrajectory, "joint_trajectory", self._on_trajectory, COMMAND_QOS, callback_group=commands
-        )
-        self.create_subscription(
-            JointState, "joint_commands", self._on_joint_commands, COMMAND_QOS, callback_group=commands
-        )
+        # Command topics (up to one message per control tick) on a companion node with its own
+        # thread: the multi-threaded executor this node needs for its actions costs 3x per message.
+        self.commands = CompanionNode(self, "commands")
+        self.commands.node.create_subscription(JointTrajectory, "joint_trajectory", self._on_trajectory, COMMAND_QOS)
+        self.commands.node.create_subscription(JointState, "joint_commands", self._on_joint_commands, COMMAND_QOS)
+        self.commands.start()
         services = MutuallyExclusiveCallbackGroup()
         self.create_service(SetBool, "set_torque", self._on_set_torque, callback_group=services)
         self.create_service(Trigger, "move_to_rest", self._on_move_to_rest, callback_group=services)
@@ -483,6 +483,7 @@ class FollowerNode(Node):
 
     def shutdown(self) -> None:
         """Stop the control thread, then leave the arm as `on_shutdown` says."""
+        self.commands.stop()
         self.running = False
         self.wake.set()
         self.control_thread.join(timeout=2.0)

@@ -30,12 +30,11 @@ from typing import Any
 
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException
-from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from lerobot_ros_drivers.common.companion import CompanionNode
 from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
 from lerobot_ros_drivers.common.node_main import run_node
 from lerobot_ros_drivers.common.params import declare_parameters, param
@@ -101,12 +100,11 @@ class RecorderNode(Node):
         self._rejects_logged: dict[tuple[str, str], float] = {}
         self._started_at = time.monotonic()
         self._stop = threading.Event()
-        self._inputs_stop = threading.Event()
         self.finished = threading.Event()
 
         control = ReentrantCallbackGroup()
         self._qos = subscriber_qos(self.config.queue_depth)
-        self._input_node = self._create_input_node()
+        self._inputs = self._create_inputs()
         if self.contract.task_topic:
             self.create_subscription(String, self.contract.task_topic, self._on_task, 10, callback_group=control)
         self._status_pub = self.create_publisher(RecorderStatus, "recorder/status", 10)
@@ -127,8 +125,7 @@ class RecorderNode(Node):
         self.create_timer(self.config.status_period_s, self._publish_status, callback_group=control)
         self.create_timer(2.0, self._check_topics, callback_group=control)
         self._progress_at = 0.0
-        self._inputs_thread = threading.Thread(target=self._spin_inputs, name="recorder-inputs", daemon=True)
-        self._inputs_thread.start()
+        self._inputs.start()
         if self.config.num_episodes > 0:
             threading.Thread(target=self._automatic, name="recorder-auto", daemon=True).start()
         mode = f"automatic, {self.config.num_episodes} episodes" if self.config.num_episodes else "action-driven"
@@ -138,45 +135,26 @@ class RecorderNode(Node):
 
     # ------------------------------------------------------------------ inputs
 
-    def _create_input_node(self) -> Node:
-        """The contract's subscriptions, on a node of their own that `_spin_inputs` serves.
+    def _create_inputs(self) -> CompanionNode:
+        """The contract's subscriptions, on a companion node served by one events-executor thread.
 
-        Python's MultiThreadedExecutor costs about 1.7 ms of CPU per message (all of it under the
-        GIL); at three 30 Hz cameras and 300 joint/wrench messages/s that exceeds what two cores
-        can give, and DDS drops what is not taken in time. The events executor (C++ wait, one
-        thread) costs about a third, but it cannot host the action's execute callback, which
-        blocks for a whole episode: that and the services stay on this node's executor.
+        At three 30 Hz cameras and 300 joint/wrench messages/s, the multi-threaded executor's cost per
+        message exceeds what two cores can give next to the encoders, and DDS drops what is not taken
+        in time. The action's execute callback blocks for a whole episode, so the action and the
+        services stay on this node's multi-threaded executor.
         """
-        name = f"{self.get_name()}_inputs"
-        node = Node(
-            name,
-            namespace=self.get_namespace(),
-            context=self.context,
-            cli_args=["--ros-args", "-r", f"__node:={name}"],  # overrides the process-wide __node remap
-            start_parameter_services=False,
-        )
+        inputs = CompanionNode(self, "inputs", on_error=self._on_input_error)
         for topic in sorted({spec.topic for spec in self.contract.features_spec}):
             msg_type = _message_class(
                 next(s for s in self.contract.features_spec if s.topic == topic).message_type.name
             )
-            node.create_subscription(msg_type, topic, lambda msg, t=topic: self._on_message(t, msg), self._qos)
-        return node
+            inputs.node.create_subscription(msg_type, topic, lambda msg, t=topic: self._on_message(t, msg), self._qos)
+        return inputs
 
-    def _spin_inputs(self) -> None:
-        """Serve the input node in one thread until shutdown: messages in arrival order, frames written as decided."""
-        executor = EventsExecutor(context=self.context)
-        executor.add_node(self._input_node)
-        try:
-            while not self._inputs_stop.is_set() and self.context.ok():
-                try:
-                    executor.spin_once(timeout_sec=0.1)
-                except (ExternalShutdownException, KeyboardInterrupt):
-                    break
-                except Exception as error:  # a bug must not silently stop recording: end the episode, say why
-                    with self._lock:
-                        self._fail(f"processing input messages failed: {error!r}")
-        finally:
-            executor.shutdown()
+    def _on_input_error(self, error: Exception) -> None:
+        """A bug must not silently stop recording: end the episode, say why."""
+        with self._lock:
+            self._fail(f"processing input messages failed: {error!r}")
 
     def _on_message(self, topic: str, msg: Any) -> None:
         receive_ns = self.get_clock().now().nanoseconds
@@ -528,19 +506,12 @@ class RecorderNode(Node):
     def shutdown(self) -> None:
         """On shutdown: close the dataset without the open episode (it stays resumable and loadable)."""
         self._stop.set()
-        self._inputs_stop.set()
-        self._inputs_thread.join(timeout=2.0)  # no message reaches the episode while it is dropped
+        self._inputs.stop()  # no message reaches the episode while it is dropped
         with self._lock:
             if self._outcome is not None:
                 self._outcome.done.set()
             if self._frames is not None and self._state != RecorderStatus.STATE_FINALIZED:
                 self._frames.writer.finalize()
-
-    def destroy_node(self) -> None:
-        self._inputs_stop.set()
-        self._inputs_thread.join(timeout=2.0)
-        self._input_node.destroy_node()
-        super().destroy_node()
 
     def _publish_event(self, kind: int, index: int, task: str) -> None:
         msg = EpisodeEvent(event=kind, episode_index=int(index), task=task)
