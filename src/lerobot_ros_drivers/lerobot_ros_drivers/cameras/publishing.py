@@ -7,13 +7,15 @@ and the same capture stamps. Encoding work is skipped for topics nobody subscrib
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from lerobot_ros_drivers.cameras.calibration import CameraModel
-from lerobot_ros_drivers.cameras.capture import CaptureThread, Frame
+from lerobot_ros_drivers.cameras.capture import CaptureThread, Frame, FrameSource
 from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
 from lerobot_ros_drivers.common.images import numpy_to_compressed, numpy_to_image
 from lerobot_ros_drivers.common.qos import SENSOR_QOS
@@ -93,3 +95,29 @@ def report_capture(reporter: DiagnosticsReporter, capture: CaptureThread, topics
         reporter.update("capture", WARN, f"low frame rate: {fps:.1f} of {source.nominal_fps:g} fps", **values)
     else:
         reporter.update("capture", OK, f"streaming at {fps:.1f} fps", **values)
+
+
+def start_capture(
+    node: Any,
+    source: FrameSource,
+    publish: Callable[[Frame], None],
+    topics: CameraTopics,
+    diagnostics: DiagnosticsReporter,
+    *,
+    loop: bool,
+    reconnect_period_s: float,
+    diagnostics_period: float,
+) -> CaptureThread:
+    """A device camera node's capture thread: stamps from the node's clock, throttled error logs,
+    periodic diagnostics; started."""
+    capture = CaptureThread(
+        source,
+        publish,
+        clock=lambda: node.get_clock().now().nanoseconds,
+        loop=loop,
+        reconnect_period_s=reconnect_period_s,
+        on_error=lambda message: node.get_logger().error(message, throttle_duration_sec=10.0),
+    )
+    node.create_timer(diagnostics_period, lambda: report_capture(diagnostics, capture, topics))
+    capture.start()
+    return capture

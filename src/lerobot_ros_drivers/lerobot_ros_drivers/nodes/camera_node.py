@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from rclpy.node import Node
 
 from lerobot_ros_drivers.cameras.calibration import CameraModel, load_calibration
-from lerobot_ros_drivers.cameras.capture import CaptureThread, Frame
+from lerobot_ros_drivers.cameras.capture import Frame
 from lerobot_ros_drivers.cameras.opencv import OpenCVCamera, OpenCVCameraConfig
-from lerobot_ros_drivers.cameras.publishing import CameraTopics, CameraTopicsConfig, report_capture
+from lerobot_ros_drivers.cameras.publishing import CameraTopics, CameraTopicsConfig, start_capture
 from lerobot_ros_drivers.common.diagnostics import DiagnosticsReporter
 from lerobot_ros_drivers.common.node_main import run_node
 from lerobot_ros_drivers.common.params import declare_parameters, param
@@ -48,16 +48,16 @@ class CameraNode(Node):
             self, CameraTopicsConfig(cfg.name, cfg.frame_id, cfg.publish_compressed, cfg.jpeg_quality)
         )
         self.diagnostics = DiagnosticsReporter(self, hardware_id=cfg.source, period_s=cfg.diagnostics_period)
-        self.capture = CaptureThread(
+        self.capture = start_capture(
+            self,
             self.camera,
             self._publish,
-            clock=lambda: self.get_clock().now().nanoseconds,
+            self.topics,
+            self.diagnostics,
             loop=cfg.loop,
             reconnect_period_s=cfg.reconnect_period,
-            on_error=lambda message: self.get_logger().error(message, throttle_duration_sec=10.0),
+            diagnostics_period=cfg.diagnostics_period,
         )
-        self.create_timer(cfg.diagnostics_period, lambda: report_capture(self.diagnostics, self.capture, self.topics))
-        self.capture.start()
         self.get_logger().info(f"camera '{cfg.name}' from {self.camera.describe()} on {self.topics.base}/image_raw")
 
     def _model(self, frame: Frame) -> CameraModel:
