@@ -26,10 +26,8 @@ from pathlib import Path
 import numpy as np
 from sensor_msgs.msg import JointState
 
-from lerobot_ros_bringup.graph.description import NodeSpec
 from lerobot_ros_bringup.testing.graph import start_graph
 from lerobot_ros_bringup.testing.probe import RosProbe
-from lerobot_ros_drivers.calibration.files import sim_calibration_path
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location(
@@ -85,34 +83,7 @@ def main() -> None:
         tmp = Path(tmp_dir)
         checkpoint = support.make_checkpoint(tmp / "act", camera, action_std=1.0)
         contract = support.write_contract(tmp / "contract.yaml", support.contract_dict(camera))
-        link, calibration = tmp / "follower", str(sim_calibration_path("follower"))
-        nodes = [
-            NodeSpec(
-                "lerobot_ros_drivers",
-                "servo_bus_emulator_node",
-                "follower_bus",
-                parameters=[{"link": str(link), "calibration_file": calibration}],
-            ),
-            NodeSpec(
-                "lerobot_ros_drivers",
-                "follower_node",
-                "follower",
-                namespace="follower",
-                parameters=[{"port": str(link), "calibration_file": calibration}],
-            ),
-            NodeSpec(
-                "lerobot_ros_drivers",
-                "sim_camera_node",
-                "sim_camera_front",
-                parameters=[{"name": "front", "width": 128, "height": 96, "fps": 30.0}],
-            ),
-            NodeSpec(
-                "lerobot_ros_policy",
-                "policy_node",
-                "policy_node",
-                parameters=[{"checkpoint": str(checkpoint), "contract": str(contract), "output_mode": "stream"}],
-            ),
-        ]
+        nodes = support.sim_rollout_specs(tmp / "follower", checkpoint, contract, output_mode="stream")
         probe = RosProbe("jitter_probe")
         policy = Recorder(probe, "/follower/joint_commands")
         baseline = Recorder(probe, "/baseline/joint_commands")

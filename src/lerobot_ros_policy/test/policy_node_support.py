@@ -9,6 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from lerobot_ros_bringup.graph import NodeSpec
+from lerobot_ros_drivers.calibration.files import sim_calibration_path
+
 WORKSPACE = Path(__file__).resolve().parents[3]
 REFERENCE_PYTHON = WORKSPACE / ".venv-lerobot" / "bin" / "python"
 MAKE_CHECKPOINT = Path(__file__).with_name("policy_node_make_checkpoint.py")
@@ -83,3 +86,37 @@ def write_contract(path: Path, contract: dict) -> Path:
 
 def policy_executable() -> Path:
     return WORKSPACE / "install" / "lerobot_ros_policy" / "lib" / "lerobot_ros_policy" / "policy_node"
+
+
+def sim_rollout_specs(
+    link: Path, checkpoint: Path, contract: Path, follower_parameters: dict | None = None, **policy_parameters
+) -> list[NodeSpec]:
+    """Emulated follower bus + follower + a 128×96 simulated camera + the policy node."""
+    calibration = str(sim_calibration_path("follower"))
+    return [
+        NodeSpec(
+            "lerobot_ros_drivers",
+            "servo_bus_emulator_node",
+            "follower_bus",
+            parameters=[{"link": str(link), "calibration_file": calibration}],
+        ),
+        NodeSpec(
+            "lerobot_ros_drivers",
+            "follower_node",
+            "follower",
+            namespace="follower",
+            parameters=[{"port": str(link), "calibration_file": calibration, **(follower_parameters or {})}],
+        ),
+        NodeSpec(
+            "lerobot_ros_drivers",
+            "sim_camera_node",
+            "sim_camera_front",
+            parameters=[{"name": "front", "width": 128, "height": 96, "fps": 30.0}],
+        ),
+        NodeSpec(
+            "lerobot_ros_policy",
+            "policy_node",
+            "policy_node",
+            parameters=[{"checkpoint": str(checkpoint), "contract": str(contract), **policy_parameters}],
+        ),
+    ]

@@ -15,8 +15,6 @@ import numpy as np
 import pytest
 from trajectory_msgs.msg import JointTrajectory
 
-from lerobot_ros_bringup.graph.description import NodeSpec
-from lerobot_ros_drivers.calibration.files import sim_calibration_path
 from lerobot_ros_msgs.msg import ActionChunk, PolicyStatus
 
 _spec = importlib.util.spec_from_file_location(
@@ -68,37 +66,6 @@ class Plan:
         return np.array([np.interp(t, times, positions[:, j]) for j in range(positions.shape[1])])
 
 
-def graph_specs(link: Path, checkpoint: Path, contract: Path, **policy_parameters) -> list[NodeSpec]:
-    calibration = str(sim_calibration_path("follower"))
-    return [
-        NodeSpec(
-            "lerobot_ros_drivers",
-            "servo_bus_emulator_node",
-            "follower_bus",
-            parameters=[{"link": str(link), "calibration_file": calibration}],
-        ),
-        NodeSpec(
-            "lerobot_ros_drivers",
-            "follower_node",
-            "follower",
-            namespace="follower",
-            parameters=[{"port": str(link), "calibration_file": calibration, "controller_state_rate": 100.0}],
-        ),
-        NodeSpec(
-            "lerobot_ros_drivers",
-            "sim_camera_node",
-            "sim_camera_front",
-            parameters=[{"name": "front", "width": 128, "height": 96, "fps": 30.0}],
-        ),
-        NodeSpec(
-            "lerobot_ros_policy",
-            "policy_node",
-            "policy_node",
-            parameters=[{"checkpoint": str(checkpoint), "contract": str(contract), **policy_parameters}],
-        ),
-    ]
-
-
 @pytest.mark.reference
 @pytest.mark.slow
 @pytest.mark.parametrize("injected_latency", [0.0, 0.3])
@@ -113,8 +80,13 @@ def test_policy_node_e2e_follower_executes_chunks_without_gaps(
     statuses = ros_probe.collect("/policy/status", PolicyStatus)
     states = ros_probe.collect("/follower/controller_state", JointTrajectoryControllerState)
     graph = ros_graph(
-        graph_specs(
-            tmp_path / "follower", checkpoint, contract, injected_latency=injected_latency, max_observation_age=0.5
+        support.sim_rollout_specs(
+            tmp_path / "follower",
+            checkpoint,
+            contract,
+            follower_parameters={"controller_state_rate": 100.0},
+            injected_latency=injected_latency,
+            max_observation_age=0.5,
         ),
         topics=["/policy/status", "/follower/controller_state", "/cameras/front/image_raw"],
         timeout=120,
