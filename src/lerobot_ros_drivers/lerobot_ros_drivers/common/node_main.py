@@ -51,9 +51,12 @@ def run_node(factory: Callable[[], Node], *, threads: int = 1, args: list[str] |
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as error:
-        node.get_logger().fatal(f"stopped by an unexpected error: {error!r}")
-        traceback.print_exc()
-        code = 1
+        # Callbacks still running when Ctrl-C shuts the context down fail on the dead context:
+        # that is the shutdown, not a failure of the node.
+        if node.context.ok():
+            node.get_logger().fatal(f"stopped by an unexpected error: {error!r}")
+            traceback.print_exc()
+            code = 1
     finally:
         shutdown = getattr(node, "shutdown", None)
         if callable(shutdown):

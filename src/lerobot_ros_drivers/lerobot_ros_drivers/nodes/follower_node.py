@@ -193,7 +193,7 @@ class FollowerNode(Node):
         next_telemetry = next_state = 0.0
         ticks, window_start = 0, time.monotonic()
         last_logged = ""
-        while self.running:
+        while self.running and self.context.ok():  # a shut-down context cannot publish
             if not self.session.connected:
                 if self.session.reconnect_due():
                     if self.session.reconnect():

@@ -62,7 +62,7 @@ class LeaderNode(Node):
         ticks, window_start = 0, time.monotonic()
         next_tick = time.monotonic()
         last_logged = ""
-        while self.running:
+        while self.running and self.context.ok():  # a shut-down context cannot publish
             if not self.session.connected:
                 if self.session.reconnect_due():
                     if self.session.reconnect() and self.session.do(lambda bus: bus.set_torque(False)):
