@@ -319,9 +319,16 @@ class RecorderNode(Node):
             self.get_logger().info(f"pushed to {url}")
         return message
 
+    def _wait_step(self) -> float:
+        """Wake at the status period for feedback, and when the episode's time is up (not up to a period late)."""
+        if self._episode_time_s <= 0:
+            return self.config.status_period_s
+        remaining = self._episode_started + self._episode_time_s - self._now()
+        return min(self.config.status_period_s, max(remaining, 0.0))
+
     def _wait_episode(self, outcome: _Outcome, goal_handle: Any | None = None) -> None:
         """Until the episode ends: feedback, cancel (discard) and time limit (save)."""
-        while not outcome.done.wait(self.config.status_period_s):
+        while not outcome.done.wait(self._wait_step()):
             if goal_handle is not None:
                 if goal_handle.is_cancel_requested:
                     self._discard("goal cancelled")
