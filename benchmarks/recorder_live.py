@@ -34,7 +34,7 @@ PUBLISHER = (
     r"""
 import sys, numpy as np, rclpy
 from rclpy.executors import ExternalShutdownException
-from lerobot_ros_drivers.common.qos import SENSOR_QOS
+from lerobot_ros_core.node.qos import SENSOR_QOS
 kind, name, content, index = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 rclpy.init()
 node = rclpy.create_node(f"bench_{name}")

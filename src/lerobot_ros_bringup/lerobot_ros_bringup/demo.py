@@ -22,7 +22,7 @@ import numpy as np
 from lerobot_ros_bringup.graph import get_graph
 from lerobot_ros_bringup.runner import GraphRunner
 from lerobot_ros_bringup.testing.probe import RosProbe
-from lerobot_ros_drivers.common.cli import Command
+from lerobot_ros_core.cli import Command
 
 DEMO_CONFIG = "demo"
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from std_msgs.msg import String
 
+from lerobot_ros_core.contract import load_contract, parse_contract
 from lerobot_ros_msgs.msg import EpisodeEvent
 from lerobot_ros_record.bag import BagError, convert_bags
-from lerobot_ros_record.contract import load_contract, parse_contract
 from lerobot_ros_record.dataset import WriterConfig
 
 S = 1_000_000_000

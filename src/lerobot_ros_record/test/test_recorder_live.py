@@ -16,12 +16,12 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_srvs.srv import Trigger
 
 from lerobot_ros_bringup.graph.description import NodeSpec
-from lerobot_ros_drivers.common.qos import SENSOR_QOS
+from lerobot_ros_core.contract import load_contract
+from lerobot_ros_core.node.qos import SENSOR_QOS
 from lerobot_ros_msgs.action import RecordEpisode
 from lerobot_ros_msgs.msg import EpisodeEvent, RecorderStatus
 from lerobot_ros_msgs.srv import SaveEpisode
 from lerobot_ros_record.bag import convert_bags
-from lerobot_ros_record.contract import load_contract
 from lerobot_ros_record.dataset import WriterConfig
 
 S = 1_000_000_000

@@ -14,12 +14,12 @@ from typing import Any
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
+from lerobot_ros_core.messages.images import numpy_to_compressed, numpy_to_image
+from lerobot_ros_core.node.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_core.node.qos import SENSOR_QOS
+from lerobot_ros_core.node.stamps import time_from_nanoseconds
 from lerobot_ros_drivers.cameras.calibration import CameraModel
-from lerobot_ros_drivers.cameras.capture import CaptureThread, Frame, FrameSource
-from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
-from lerobot_ros_drivers.common.images import numpy_to_compressed, numpy_to_image
-from lerobot_ros_drivers.common.qos import SENSOR_QOS
-from lerobot_ros_drivers.common.stamps import time_from_nanoseconds
+from lerobot_ros_drivers.cameras.capture import CapturedFrame, CaptureThread, FrameSource
 
 
 @dataclass
@@ -54,7 +54,7 @@ class CameraTopics:
         )
         self.published = 0
 
-    def publish(self, frame: Frame, model: CameraModel, depth_model: CameraModel | None = None) -> None:
+    def publish(self, frame: CapturedFrame, model: CameraModel, depth_model: CameraModel | None = None) -> None:
         header = Header(stamp=time_from_nanoseconds(frame.stamp_ns), frame_id=self.frame_id)
         if self._image.get_subscription_count():
             self._image.publish(numpy_to_image(frame.color, "rgb8", header))
@@ -100,7 +100,7 @@ def report_capture(reporter: DiagnosticsReporter, capture: CaptureThread, topics
 def start_capture(
     node: Any,
     source: FrameSource,
-    publish: Callable[[Frame], None],
+    publish: Callable[[CapturedFrame], None],
     topics: CameraTopics,
     diagnostics: DiagnosticsReporter,
     *,

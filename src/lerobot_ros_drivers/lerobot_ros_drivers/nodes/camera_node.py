@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from rclpy.node import Node
 
+from lerobot_ros_core.node.diagnostics import DiagnosticsReporter
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
 from lerobot_ros_drivers.cameras.calibration import CameraModel, load_calibration
-from lerobot_ros_drivers.cameras.capture import Frame
+from lerobot_ros_drivers.cameras.capture import CapturedFrame
 from lerobot_ros_drivers.cameras.opencv import OpenCVCamera, OpenCVCameraConfig
 from lerobot_ros_drivers.cameras.publishing import CameraTopics, CameraTopicsConfig, start_capture
-from lerobot_ros_drivers.common.diagnostics import DiagnosticsReporter
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
 
 
 @dataclass
@@ -60,7 +60,7 @@ class CameraNode(Node):
         )
         self.get_logger().info(f"camera '{cfg.name}' from {self.camera.describe()} on {self.topics.base}/image_raw")
 
-    def _model(self, frame: Frame) -> CameraModel:
+    def _model(self, frame: CapturedFrame) -> CameraModel:
         height, width = frame.color.shape[:2]
         calibration = self.calibration
         if calibration is not None and (calibration.width, calibration.height) != (width, height):
@@ -71,7 +71,7 @@ class CameraNode(Node):
             self.calibration = calibration = None
         return calibration or CameraModel.uncalibrated(width, height)
 
-    def _publish(self, frame: Frame) -> None:
+    def _publish(self, frame: CapturedFrame) -> None:
         if not self.context.ok():  # the capture thread outlives the context for a moment at shutdown
             return
         self.topics.publish(frame, self._model(frame))

@@ -29,6 +29,13 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from lerobot_ros_core.description import joint_limits
+from lerobot_ros_core.node.companion import CompanionNode
+from lerobot_ros_core.node.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
+from lerobot_ros_core.node.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
+from lerobot_ros_core.node.stamps import to_seconds
 from lerobot_ros_drivers.arm.bus_session import BusSession, resolve_calibration
 from lerobot_ros_drivers.arm.controller import ArmController, ControllerConfig, ControlOutput, VelocityEstimator
 from lerobot_ros_drivers.arm.interpolation import JointSample
@@ -41,13 +48,7 @@ from lerobot_ros_drivers.arm.trajectory import (
     TrajectoryError,
 )
 from lerobot_ros_drivers.calibration.files import FOLLOWER_NAMES
-from lerobot_ros_drivers.common.companion import CompanionNode
-from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
-from lerobot_ros_drivers.common.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
-from lerobot_ros_drivers.common.stamps import to_seconds
-from lerobot_ros_drivers.description import joint_limits, urdf_text
+from lerobot_ros_drivers.description import urdf_text
 from lerobot_ros_drivers.feetech.arm_bus import SO_ARM_JOINTS, ArmBus
 from lerobot_ros_msgs.msg import MotorStates
 

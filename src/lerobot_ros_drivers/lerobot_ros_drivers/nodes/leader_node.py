@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
+from lerobot_ros_core.node.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
+from lerobot_ros_core.node.qos import SENSOR_QOS
 from lerobot_ros_drivers.arm.bus_session import BusSession, resolve_calibration
 from lerobot_ros_drivers.arm.controller import VelocityEstimator
 from lerobot_ros_drivers.calibration.files import LEADER_NAMES
-from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
-from lerobot_ros_drivers.common.qos import SENSOR_QOS
 from lerobot_ros_drivers.feetech.arm_bus import SO_ARM_JOINTS, ArmBus
 
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from rclpy.node import Node
 
-from lerobot_ros_drivers.cameras.capture import Frame
+from lerobot_ros_core.node.diagnostics import DiagnosticsReporter
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
+from lerobot_ros_drivers.cameras.capture import CapturedFrame
 from lerobot_ros_drivers.cameras.publishing import CameraTopics, CameraTopicsConfig, start_capture
 from lerobot_ros_drivers.cameras.realsense import RealSenseCamera, RealSenseConfig
-from lerobot_ros_drivers.common.diagnostics import DiagnosticsReporter
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
 
 
 @dataclass
@@ -69,7 +69,7 @@ class RealSenseNode(Node):
         )
         self.get_logger().info(f"{self.camera.describe()} on {self.topics.base}/image_raw")
 
-    def _publish(self, frame: Frame) -> None:
+    def _publish(self, frame: CapturedFrame) -> None:
         if not self.context.ok():  # the capture thread outlives the context for a moment at shutdown
             return
         self.topics.publish(frame, self.camera.color_model, self.camera.depth_model)

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from lerobot_ros_drivers.cameras.capture import Frame
+from lerobot_ros_core.node.diagnostics import OK, WARN, DiagnosticsReporter
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
+from lerobot_ros_core.node.qos import subscriber_qos
+from lerobot_ros_drivers.cameras.capture import CapturedFrame
 from lerobot_ros_drivers.cameras.publishing import CameraTopics, CameraTopicsConfig
 from lerobot_ros_drivers.cameras.sim import DEFAULT_URDF, RobotModel, SimCameraConfig, SimCameraRenderer
-from lerobot_ros_drivers.common.diagnostics import OK, WARN, DiagnosticsReporter
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
-from lerobot_ros_drivers.common.qos import subscriber_qos
 
 
 @dataclass
@@ -72,7 +72,7 @@ class SimCameraNode(Node):
     def _render(self) -> None:
         stamp = self.get_clock().now()
         image = self.renderer.render(self.positions, stamp.nanoseconds * 1e-9)
-        self.topics.publish(Frame(image, stamp.nanoseconds, self.sequence), self.renderer.camera_model)
+        self.topics.publish(CapturedFrame(image, stamp.nanoseconds, self.sequence), self.renderer.camera_model)
         self.sequence += 1
 
     def _report(self) -> None:

@@ -19,7 +19,6 @@ from lerobot_ros_policy.execution.safety import (
     RejectedChunkError,
     check_finite,
     stale_streams,
-    urdf_joint_limits,
 )
 from lerobot_ros_policy.execution.worker import InferenceResult, InferenceWorker
 
@@ -42,5 +41,4 @@ __all__ = [
     "TimedTrajectory",
     "check_finite",
     "stale_streams",
-    "urdf_joint_limits",
 ]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lerobot_ros_core.contract import CONTRACT_META_FILE, Contract, ContractError
 from lerobot_ros_record.bag.reader import (
     EPISODE_EVENT_TYPE,
     TASK_TYPE,
@@ -22,7 +23,6 @@ from lerobot_ros_record.bag.reader import (
     BagMessage,
     absolute_topic,
 )
-from lerobot_ros_record.contract import CONTRACT_META_FILE, Contract, ContractError
 from lerobot_ros_record.frames import EmptyEpisodeError, EpisodeFrames, SavedEpisode
 
 EVENT_START, EVENT_END, EVENT_DISCARD = 0, 1, 2

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from lerobot_ros_record.contract import Contract
-from lerobot_ros_record.frames.convert import FeatureConverter, FrameError, converters
+from lerobot_ros_core.contract import Contract
+from lerobot_ros_core.features import FeatureConverter, FeatureValueError, converters
 from lerobot_ros_record.resample import Frame, Resampler, SyncReport, resampler_for
 
 SYNC_META_FILE = "lerobot_ros_sync.json"
@@ -88,7 +88,7 @@ class EpisodeFrames:
             converter = self.converters[key]
             try:
                 samples.append((key, converter.stamp_ns(msg, receive_ns), converter.convert(msg)))
-            except FrameError as error:
+            except FeatureValueError as error:
                 samples.append((key, None, str(error)))
         return samples
 

@@ -34,15 +34,16 @@ from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from lerobot_ros_drivers.common.companion import CompanionNode
-from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
-from lerobot_ros_drivers.common.qos import LATCHED_QOS, check_publisher_compatibility, subscriber_qos
+from lerobot_ros_core.contract import CONTRACT_META_FILE, Contract, ContractError, load_contract
+from lerobot_ros_core.messages import message_class
+from lerobot_ros_core.node.companion import CompanionNode
+from lerobot_ros_core.node.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
+from lerobot_ros_core.node.qos import LATCHED_QOS, check_publisher_compatibility, subscriber_qos
 from lerobot_ros_msgs.action import RecordEpisode
 from lerobot_ros_msgs.msg import EpisodeEvent, RecorderStatus, StreamSyncStatus
 from lerobot_ros_msgs.srv import SaveEpisode
-from lerobot_ros_record.contract import CONTRACT_META_FILE, Contract, ContractError, load_contract
 from lerobot_ros_record.frames import EmptyEpisodeError, EpisodeFrames, SavedEpisode
 from lerobot_ros_record.resample import SyncReport
 
@@ -145,9 +146,7 @@ class RecorderNode(Node):
         """
         inputs = CompanionNode(self, "inputs", on_error=self._on_input_error)
         for topic in sorted({spec.topic for spec in self.contract.features_spec}):
-            msg_type = _message_class(
-                next(s for s in self.contract.features_spec if s.topic == topic).message_type.name
-            )
+            msg_type = message_class(next(s for s in self.contract.features_spec if s.topic == topic).message_type.name)
             inputs.node.create_subscription(msg_type, topic, lambda msg, t=topic: self._on_message(t, msg), self._qos)
         return inputs
 
@@ -524,12 +523,6 @@ class RecorderNode(Node):
         msg = EpisodeEvent(event=kind, episode_index=int(index), task=task)
         msg.header.stamp = self.get_clock().now().to_msg()
         self._events_pub.publish(msg)
-
-
-def _message_class(type_name: str) -> type:
-    package, _, name = type_name.split("/")
-    module = __import__(f"{package}.msg", fromlist=[name])
-    return getattr(module, name)
 
 
 def main() -> int:

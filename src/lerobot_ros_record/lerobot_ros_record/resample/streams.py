@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lerobot_ros_record.contract import Contract
+from lerobot_ros_core.contract import Contract
 from lerobot_ros_record.resample.resampler import Resampler, StreamConfig
 
 

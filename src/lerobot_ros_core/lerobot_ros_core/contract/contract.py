@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
-from lerobot_ros_record.contract.units import Unit, UnitError, make_unit
+from lerobot_ros_core.contract.units import Unit, UnitError, make_unit
 
 CONTRACT_META_FILE = "lerobot_ros_contract.yaml"
 """Name of the contract file under a dataset's meta/ folder."""
