@@ -29,3 +29,4 @@ class EncoderError(DatasetError):
 
 class CorruptDatasetError(DatasetError):
     """Files on disk contradict the committed episode metadata in a way resume cannot repair."""
+
