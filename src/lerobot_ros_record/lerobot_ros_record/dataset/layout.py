@@ -31,6 +31,8 @@ VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.m
 EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 # Hidden from LeRobot's loader (it only globs data/, meta/episodes/ and the referenced videos).
 STAGING_DIR = ".lerobot_ros_staging"
+LOCK_FILE = ".lerobot_ros_lock"  # exists while a writer holds the dataset (see lock.py)
+NOT_UPLOADED = (f"{STAGING_DIR}/*", LOCK_FILE)  # the writer's own files: never part of a published dataset
 
 _FILE_RE = re.compile(r"chunk-(\d+)/file-(\d+)\.(parquet|mp4)$")
 

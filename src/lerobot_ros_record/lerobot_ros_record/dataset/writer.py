@@ -37,6 +37,7 @@ from .layout import (
     DATA_PATH,
     EPISODES_COLUMNS,
     INFO_PATH,
+    LOCK_FILE,
     META_DIR,
     STATS_PATH,
     TASKS_PATH,
@@ -51,7 +52,8 @@ from .layout import (
     video_columns,
     video_path,
 )
-from .recovery import read_info, recover
+from .lock import DatasetLock
+from .recovery import read_info, recover, require_dataset
 from .rolling import Placement, RollingFile
 from .staging import ChangeSet, Staging, make_dirs
 from .tables import append_data_file, append_episodes_file, write_data_file, write_episodes_file, write_tasks
@@ -83,6 +85,7 @@ class DatasetWriter:
     """Writes a LeRobot v3.0 dataset episode by episode (see the module docstring for the guarantees).
 
     Not thread-safe: call it from one thread. Video encoding runs in one thread per camera.
+    `create` and `resume` lock the dataset root against other writers until `finalize`.
     """
 
     def __init__(self, root: Path, repo_id: str, info: dict[str, Any], config: WriterConfig) -> None:
@@ -94,6 +97,7 @@ class DatasetWriter:
         self._video_keys = [f.key for f in self._parsed if f.kind in ("video", "depth")]
         self._video_settings = config.video if self._video_keys else None  # fails early if an encoder is missing
         self._staging = Staging(self.root)
+        self._lock: DatasetLock | None = None
         self._tasks: list[str] = []
         self._stats: dict[str, stats_lib.Stats] | None = None
         self._total_frames = 0
@@ -146,8 +150,15 @@ class DatasetWriter:
         writer = cls(root, repo_id, info, config)
         with disk_full_as_error(f"creating the dataset in {root}"):
             make_dirs(root)
-            writer._staging.ensure()
-            writer._staging.replace(root / INFO_PATH, lambda p: p.write_bytes(json_bytes(info)))
+            writer._lock = DatasetLock.acquire(root)
+            try:
+                if any(path.name != LOCK_FILE for path in root.iterdir()):  # another writer got here first
+                    raise DatasetError(f"cannot create a dataset in {root}: the directory is not empty (use resume)")
+                writer._staging.ensure()
+                writer._staging.replace(root / INFO_PATH, lambda p: p.write_bytes(json_bytes(info)))
+            except BaseException:
+                writer._lock.release()
+                raise
         return writer
 
     @classmethod
@@ -157,14 +168,21 @@ class DatasetWriter:
         The dataset's own fps (which `config` must match), codec, depth quantisation and file limits
         win over `config`'s; `config` itself is left as it is (`writer.config` is the one in use)."""
         root = Path(root)
-        info = read_info(root)
-        config = config_for_resume(root, info, config)
+        require_dataset(root)  # before creating a lock file in a directory that holds no dataset
+        lock = DatasetLock.acquire(root)
         try:
-            writer = cls(root, repo_id or root.name, info, config)
-        except FeatureSpecError as error:
-            raise CorruptDatasetError(f"{root / INFO_PATH} is corrupt: {error}") from error
-        with disk_full_as_error(f"recovering {root}"):
-            writer._restore()
+            info = read_info(root)
+            config = config_for_resume(root, info, config)
+            try:
+                writer = cls(root, repo_id or root.name, info, config)
+            except FeatureSpecError as error:
+                raise CorruptDatasetError(f"{root / INFO_PATH} is corrupt: {error}") from error
+            writer._lock = lock
+            with disk_full_as_error(f"recovering {root}"):
+                writer._restore()
+        except BaseException:
+            lock.release()
+            raise
         return writer
 
     def _restore(self) -> None:
@@ -257,13 +275,15 @@ class DatasetWriter:
         return summary
 
     def finalize(self) -> None:
-        """Close the dataset: drop an unsaved episode, remove staging files.
+        """Close the dataset: drop an unsaved episode, remove staging files, release the lock.
 
         The dataset on disk stays loadable."""
         if self._episode is not None:
             _log.warning("finalize: dropping unsaved episode %d (%d frames)", self._episode.index, self._episode.length)
             self.discard_episode()
         self._staging.remove()
+        if self._lock is not None:
+            self._lock.release()
 
     def write_meta_file(self, name: str, data: bytes) -> None:
         """Store an extra file under meta/ (e.g. the feature contract), atomically."""
