@@ -76,3 +76,15 @@ def test_contract_restricted_to_dataset_features():
     dataset["observation.images.front"] = {**dataset["observation.images.front"], "shape": [240, 320, 3]}
     with pytest.raises(ContractError, match=r"observation.images.front.*\[480, 640, 3\].*\[240, 320, 3\]"):
         contract.restricted_to(dataset)
+
+
+def test_contract_restricted_to_a_dataset_with_other_joint_names_or_order_is_refused():
+    contract = load_contract(CONTRACTS / "so101.yaml")
+    names = contract.features()["observation.state"]["names"]
+    for other in ([*names[1:], names[0]], [f"other_{name}" for name in names]):  # same shape: order, names
+        dataset = contract.features()
+        dataset["observation.state"] = {**dataset["observation.state"], "names": other}
+        with pytest.raises(
+            ContractError, match=r"'observation.state' has names .* in the contract but .* in the dataset"
+        ):
+            contract.restricted_to(dataset)

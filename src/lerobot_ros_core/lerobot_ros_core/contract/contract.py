@@ -194,7 +194,7 @@ class Contract:
         )
 
     def restricted_to(self, dataset_features: Mapping[str, Any]) -> Contract:
-        """The contract limited to the features an existing dataset has; raises on a mismatch."""
+        """The contract limited to the features an existing dataset has; raises on other dtypes, shapes or names."""
         ignored = set(RESERVED_KEYS)
         unknown = sorted(set(dataset_features) - set(self.keys) - ignored)
         if unknown:
@@ -206,6 +206,11 @@ class Contract:
                 raise ContractError(
                     f"{self.source}: feature {key!r} is {expected['dtype']} {expected['shape']} in the contract "
                     f"but {have.get('dtype')} {list(have.get('shape', ()))} in the dataset"
+                )
+            if have.get("names") is not None and have["names"] != expected["names"]:
+                raise ContractError(
+                    f"{self.source}: feature {key!r} has names {expected['names']} in the contract but "
+                    f"{have['names']} in the dataset: same shape, other columns (names or order)"
                 )
         return contract
 
