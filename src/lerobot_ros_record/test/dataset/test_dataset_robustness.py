@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
@@ -187,3 +188,17 @@ def test_every_new_directory_is_fsynced_in_its_parent(tmp_path: Path, monkeypatc
     for directory in directories:
         parent = directory.parent.stat()
         assert (parent.st_dev, parent.st_ino) in synced_dirs, f"{directory}'s entry in its parent was not fsynced"
+
+
+def test_resume_applies_the_datasets_settings_to_a_copy_of_the_callers_config(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    stored = WriterConfig(fps=10, video_codec="h264", chunks_size=5, data_files_size_in_mb=1.0)
+    writer = DatasetWriter.create(root, "t/config", FEATURES, stored)
+    record(writer, 1)  # the codec is known from the first video on
+    writer.finalize()
+    requested = WriterConfig(fps=10, encoder_queue_size=7)
+    before = dataclasses.replace(requested)
+    writer = DatasetWriter.resume(root, requested)
+    writer.finalize()
+    assert requested == before  # a recorder reusing its config for another dataset gets what it asked for
+    assert writer.config == dataclasses.replace(requested, video_codec="h264", chunks_size=5, data_files_size_in_mb=1.0)
