@@ -1,15 +1,18 @@
 """LeRobot v3.0 dataset writer: the files LeRobot 0.4.4 writes, streamed, crash-safe and resumable.
 
-The writer is the API and the order of things; each part it uses can be read on its own:
+A save stages every file the episode changes and then moves them into place, the episodes
+parquet after the data and video files it references: it is the commit record. A crash or a full
+disk therefore leaves every saved episode intact; `DatasetWriter.resume` drops whatever an
+unfinished save left behind and continues the numbering.
+
+This module is the API and the order of a save; each part it uses reads on its own:
 - `buffer.py`: the open episode's frames (numeric rows, PNG cells, one video encoder per camera);
 - `rolling.py`: which data, video and episodes-metadata file an episode goes to;
-- `staging.py`: the staging/commit protocol (the episodes parquet is the commit record);
+- `staging.py`: the staging/commit protocol;
 - `recovery.py`: what `resume` does to bring the files back to the committed episodes;
 - `lock.py`: one writer per dataset root;
-- `tables.py`, `video.py`, `stats.py`: the content of the parquet, MP4 and stats files.
-
-A crash or a full disk therefore leaves every saved episode intact; `DatasetWriter.resume` drops
-whatever an unfinished save left behind and continues the numbering.
+- `config.py`: the settings, and those a dataset imposes when it is resumed;
+- `layout.py`: every path; `tables.py`, `video.py`, `stats.py`: the content of the files.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from .layout import (
     DATA_COLUMNS,
     DATA_PATH,
     EPISODES_COLUMNS,
+    EPISODES_DIR,
     INFO_PATH,
     LOCK_FILE,
     META_DIR,
@@ -63,7 +67,7 @@ __all__ = ["DatasetWriter", "EpisodeSummary", "WriterConfig"]
 
 _log = logging.getLogger(__name__)
 # meta/ names LeRobot uses itself, which write_meta_file must not overwrite
-_RESERVED_META_NAMES = {Path(INFO_PATH).name, Path(STATS_PATH).name, Path(TASKS_PATH).name, "episodes"}
+_RESERVED_META_NAMES = {Path(path).name for path in (INFO_PATH, STATS_PATH, TASKS_PATH, EPISODES_DIR)}
 
 
 @dataclass
