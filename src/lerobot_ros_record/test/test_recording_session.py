@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from lerobot_ros_core.contract import ContractError, parse_contract
@@ -109,3 +111,17 @@ def test_open_dataset_creates_resumes_and_refuses(tmp_path, tools):
     other = parse_contract(tools.SMALL_CONTRACT.replace("observation.state:", "observation.other:"))
     with pytest.raises(ContractError, match="cannot append to"):
         open_dataset(tmp_path / "ds", other, DatasetConfig("local/ds", WriterConfig(fps=30, video_codec="h264")))
+
+
+def test_session_sync_report_failure_keeps_the_committed_episode(tmp_path, tools):
+    session = new_session(tmp_path, tools)
+    session.start("pick")
+    feed(session, tools.synthetic_stream(10 * S, 0.3))
+    (tmp_path / "ds" / "meta" / "lerobot_ros_sync.json").mkdir()  # the report cannot be written there
+    [saved] = session.save()
+    assert isinstance(saved, EpisodeSaved) and saved.episode.index == 0
+    assert "lerobot_ros_sync.json" in saved.episode.report_error
+    assert session.state == SessionState.IDLE and session.episodes_saved == 1
+    assert "sync report" in session.message
+    session.finalize()
+    assert json.loads((tmp_path / "ds" / "meta" / "info.json").read_text())["total_episodes"] == 1

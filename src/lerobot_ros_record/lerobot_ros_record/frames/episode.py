@@ -32,6 +32,7 @@ class SavedEpisode:
     frames: int
     report: SyncReport
     summary: Any  # the writer's EpisodeSummary
+    report_error: str | None = None  # the episode is committed; only its sync report could not be stored
 
 
 class EpisodeFrames:
@@ -111,7 +112,10 @@ class EpisodeFrames:
         return self._write(self.resampler.pop_frames())
 
     def save(self) -> SavedEpisode:
-        """Write the remaining frames and save the episode (EmptyEpisodeError if it has none)."""
+        """Write the remaining frames and save the episode (EmptyEpisodeError if it has none).
+
+        A failure to store the sync report does not undo the committed episode: `SavedEpisode.report_error`.
+        """
         if self.resampler is None or self.episode_index is None:
             raise RuntimeError("no episode is being recorded")
         self._write(self.resampler.flush())
@@ -123,7 +127,12 @@ class EpisodeFrames:
             raise EmptyEpisodeError(f"episode {index} has no complete frame ({cause}); discarded")
         summary = self.writer.save_episode()
         self.resampler = None
-        self._store_report(index, resampler.report)
+        try:
+            self._store_report(index, resampler.report)
+        except Exception as error:  # the dataset is fine: the report is a side file
+            return SavedEpisode(
+                index, resampler.frames_emitted, resampler.report, summary, f"sync report not stored: {error}"
+            )
         return SavedEpisode(index, resampler.frames_emitted, resampler.report, summary)
 
     def discard(self) -> None:

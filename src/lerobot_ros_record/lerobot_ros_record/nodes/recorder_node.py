@@ -233,6 +233,8 @@ class RecorderNode(Node):
                 self._last_dropped = int(getattr(saved.summary, "total_dropped_frames", 0) or 0)
                 self._publish_event(EpisodeEvent.END, saved.index, event.task)
                 self.get_logger().info(f"episode {saved.index} saved: {saved.frames} frames\n{saved.report.summary()}")
+                if saved.report_error:
+                    self.get_logger().warn(f"episode {saved.index}: {saved.report_error}")
                 self._end_outcome(saved, f"episode {saved.index} saved ({saved.frames} frames)")
             elif isinstance(event, EpisodeRefused):
                 self._publish_event(EpisodeEvent.DISCARD, event.index, "")

@@ -153,7 +153,8 @@ class RecordingSession:
         except Exception as error:
             return [self.fail(f"saving episode {index} failed: {error}", error)]
         self.episodes_saved += 1
-        self._end(saved.report, f"episode {saved.index} saved ({saved.frames} frames)")
+        note = f"; {saved.report_error}" if saved.report_error else ""
+        self._end(saved.report, f"episode {saved.index} saved ({saved.frames} frames){note}")
         return [EpisodeSaved(saved, task)]
 
     def discard(self, reason: str) -> EpisodeDiscarded | None:
