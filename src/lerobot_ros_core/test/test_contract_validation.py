@@ -81,6 +81,9 @@ BAD_CONTRACTS = [
     (minimal(names=["x"]), r"1 names for 2 selected values"),
     (minimal(sync={"rule": "latest"}), r"sync.rule: expected interpolate, hold or nearest"),
     (minimal(sync={"max_age": -1}), r"sync.max_age: must be positive"),
+    (minimal(sync={"past_limit": "drop"}), r"sync.past_limit: expected split, pad or fail, got 'drop'"),
+    ({**minimal(), "past_limit": "renumber"}, r"past_limit: expected split, pad or fail, got 'renumber'"),
+    ({**minimal(), "clock": {"max_stamp_leap": 0}}, r"clock.max_stamp_leap: must be positive"),
     (minimal(topic="bad topic"), r"not a valid ROS topic name"),
     (minimal(frobnicate=1), r"unknown setting\(s\) \['frobnicate'\]"),
     (minimal(image={"height": 1, "width": 1}), r"image: does not apply to sensor_msgs/msg/JointState"),
@@ -181,3 +184,22 @@ def test_contract_message_errors_missing_joints_and_nan():
         convert.convert(JointState(name=["a", "b"], position=[0.0]))
     with pytest.raises(FeatureValueError, match="non-finite action"):
         convert.to_joint_positions([0.0, float("inf")])
+
+
+def test_contract_sync_defaults_images_hold_and_past_limit():
+    image = {"topic": "c", "type": "sensor_msgs/Image", "image": {"height": 4, "width": 4}}
+    contract = parse_contract({"fps": 30, "features": {"observation.images.c": image, **minimal()["features"]}})
+    camera = contract.feature("observation.images.c").sync
+    assert (camera.rule, camera.max_age, camera.past_limit) == ("hold", pytest.approx(0.1), "split")
+    assert contract.max_stamp_leap == 1.0
+    padded = parse_contract(
+        {
+            "fps": 30,
+            "past_limit": "pad",
+            "clock": {"max_stamp_leap": 0.5},
+            "features": {"observation.images.c": {**image, "sync": {"past_limit": "fail"}}, **minimal()["features"]},
+        }
+    )
+    assert padded.feature("observation.images.c").sync.past_limit == "fail"
+    assert padded.feature("observation.state").sync.past_limit == "pad"
+    assert padded.max_stamp_leap == 0.5

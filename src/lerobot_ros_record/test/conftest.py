@@ -47,7 +47,6 @@ features:
     topic: cameras/front/image_raw
     type: sensor_msgs/msg/Image
     image: {height: 48, width: 64}
-    sync: {rule: nearest, tolerance: 0.02}
   observation.force:
     topic: force/wrench
     type: geometry_msgs/msg/WrenchStamped

@@ -15,6 +15,7 @@ from lerobot_ros_record.session import (
     EpisodeFailed,
     EpisodeRefused,
     EpisodeSaved,
+    EpisodeSplit,
     EpisodeStarted,
     Finalized,
     RecordingSession,
@@ -125,3 +126,38 @@ def test_session_sync_report_failure_keeps_the_committed_episode(tmp_path, tools
     assert "sync report" in session.message
     session.finalize()
     assert json.loads((tmp_path / "ds" / "meta" / "info.json").read_text())["total_episodes"] == 1
+
+
+def gap_records(tools) -> list:
+    return [r for r in tools.synthetic_stream(S, 3.0) if not ("image" in r[0] and 2 * S <= r[1] < 5 * S // 2)]
+
+
+def run_all(session: RecordingSession, records) -> list:
+    events = []
+    for topic, stamp, msg in records:
+        session.push(session.convert(topic.lstrip("/"), msg, stamp))
+        events += session.tick()
+    return events
+
+
+def test_session_splits_at_a_stream_past_its_limit(tmp_path, tools):
+    session = new_session(tmp_path, tools)
+    session.start("gap")
+    [split] = run_all(session, gap_records(tools))
+    assert isinstance(split, EpisodeSplit) and split.episode.index == 0 and split.next_index == 1
+    assert split.task == "gap" and "observation.images.front" in split.reason
+    assert split.episode.report.ended == split.reason and session.recording and session.episode_index == 1
+    assert "recording goes on as episode 1" in session.message
+    [saved] = session.save()
+    assert isinstance(saved, EpisodeSaved) and saved.episode.index == 1 and session.episodes_saved == 2
+
+
+def test_session_fails_at_a_stream_past_its_limit_when_the_contract_says_so(tmp_path, tools):
+    contract = parse_contract("past_limit: fail\n" + tools.SMALL_CONTRACT)
+    config = DatasetConfig("local/ds", WriterConfig(fps=30, video_codec="h264"))
+    session = RecordingSession(open_dataset(tmp_path / "ds", contract, config, absent={"observation.force"}))
+    session.start("gap")
+    [failed] = run_all(session, gap_records(tools))
+    assert isinstance(failed, EpisodeFailed) and failed.index == 0 and "(past_limit: fail)" in failed.reason
+    assert session.state == SessionState.ERROR and session.episodes_saved == 0
+    assert session.start("again").index == 0  # nothing was written; recording can go on

@@ -30,6 +30,7 @@ from lerobot_ros_record.session import (
     EpisodeFailed,
     EpisodeRefused,
     EpisodeSaved,
+    EpisodeSplit,
     Event,
     RecordingSession,
     open_dataset,
@@ -168,6 +169,7 @@ def convert_bags(
                     contract=contract,
                     result=result,
                     progress=progress,
+                    log=log,
                 )
                 log(f"{bag.path}: {len(result.episodes)} episode(s) so far")
         finally:
@@ -190,6 +192,7 @@ def _convert_bag(
     contract: Contract,
     result: ConversionResult,
     progress: Callable[[int, str], Any] | None,
+    log: Callable[[str], Any],
 ) -> None:
     spans = _spans(bag, absolute_topic(event_topic), task_topic, split_by_task)
     fallback_task = task or _bag_task(bag, task_topic) or contract.task
@@ -215,21 +218,22 @@ def _convert_bag(
             session.push(session.convert(topics[item.topic], item.msg, item.log_time_ns))
             count += 1
             if count % 64 == 0:
-                _raise_failure(session.tick())
+                _collect(session.tick(), bag, result, log)
                 if progress is not None:
                     progress(64, f"{bag.path.name} ep {number}")
-        for event in _raise_failure(session.save()):
-            if isinstance(event, EpisodeSaved):
-                result.episodes.append(event.episode)
-            elif isinstance(event, EpisodeRefused):
-                result.skipped.append(f"{bag.path}: {event.reason}")
+        _collect(session.save(), bag, result, log)
         if progress is not None:
             progress(count % 64, f"{bag.path.name} ep {number}")
 
 
-def _raise_failure(events: list[Event]) -> list[Event]:
-    """A writer failure ends the conversion (the episodes saved so far stay in the dataset)."""
+def _collect(events: list[Event], bag: Bag, result: ConversionResult, log: Callable[[str], Any]) -> None:
+    """Saved episodes into the result; a failure (writer, past_limit: fail) ends the conversion, saved ones stay."""
     for event in events:
-        if isinstance(event, EpisodeFailed):
-            raise event.error or BagError(event.reason)
-    return events
+        if isinstance(event, EpisodeSaved | EpisodeSplit):
+            result.episodes.append(event.episode)
+        if isinstance(event, EpisodeSplit):
+            log(f"{bag.path}: episode {event.episode.index} ends: {event.reason}; the rest: episode {event.next_index}")
+        elif isinstance(event, EpisodeRefused):
+            result.skipped.append(f"{bag.path}: {event.reason}")
+        elif isinstance(event, EpisodeFailed):
+            raise event.error or BagError(f"bag {bag.path}: {event.reason}")

@@ -52,6 +52,7 @@ from lerobot_ros_record.session import (
     EpisodeFailed,
     EpisodeRefused,
     EpisodeSaved,
+    EpisodeSplit,
     EpisodeStarted,
     Event,
     RecordingSession,
@@ -83,12 +84,17 @@ class RecorderConfig:
 
 
 class _Outcome:
-    """How an episode ended, set by the thread that ended it."""
+    """How a requested episode ended, set by the thread that ended it (one or more dataset episodes, if split)."""
 
-    def __init__(self) -> None:
+    def __init__(self, index: int) -> None:
+        self.index = index
         self.done = threading.Event()
-        self.saved: SavedEpisode | None = None
+        self.parts: list[SavedEpisode] = []
         self.message = ""
+
+    @property
+    def frames(self) -> int:
+        return sum(part.frames for part in self.parts)
 
 
 class RecorderNode(Node):
@@ -228,29 +234,41 @@ class RecorderNode(Node):
             if isinstance(event, EpisodeStarted):
                 self._publish_event(EpisodeEvent.START, event.index, event.task)
                 self.get_logger().info(f"episode {event.index} started: {event.task!r}")
-            elif isinstance(event, EpisodeSaved):
+            elif isinstance(event, EpisodeSaved | EpisodeSplit):
                 saved = event.episode
                 self._last_dropped = int(getattr(saved.summary, "total_dropped_frames", 0) or 0)
                 self._publish_event(EpisodeEvent.END, saved.index, event.task)
                 self.get_logger().info(f"episode {saved.index} saved: {saved.frames} frames\n{saved.report.summary()}")
                 if saved.report_error:
                     self.get_logger().warn(f"episode {saved.index}: {saved.report_error}")
-                self._end_outcome(saved, f"episode {saved.index} saved ({saved.frames} frames)")
+                if self._outcome is not None:
+                    self._outcome.parts.append(saved)
+                if isinstance(event, EpisodeSplit):
+                    self.get_logger().warn(self._message)
+                    self._publish_event(EpisodeEvent.START, event.next_index, event.task)
+                else:
+                    self._end_outcome(f"episode {saved.index} saved ({saved.frames} frames)", saved=True)
             elif isinstance(event, EpisodeRefused):
                 self._publish_event(EpisodeEvent.DISCARD, event.index, "")
-                self._end_outcome(None, event.reason)
+                self._end_outcome(event.reason)
             elif isinstance(event, EpisodeDiscarded):
                 self._publish_event(EpisodeEvent.DISCARD, event.index, "")
                 self.get_logger().info(f"episode {event.index} discarded ({event.reason})")
-                self._end_outcome(None, f"episode {event.index} discarded ({event.reason})")
+                self._end_outcome(f"episode {event.index} discarded ({event.reason})")
             elif isinstance(event, EpisodeFailed):
                 self.get_logger().error(event.reason)
-                self._end_outcome(None, event.reason)
+                self._end_outcome(event.reason)
 
-    def _end_outcome(self, saved: SavedEpisode | None, message: str) -> None:
-        if self._outcome is not None:
-            self._outcome.saved, self._outcome.message = saved, message
-            self._outcome.done.set()
+    def _end_outcome(self, message: str, saved: bool = False) -> None:
+        """The requested episode is over; after a split, the message names every dataset episode it became."""
+        outcome = self._outcome
+        if outcome is None:
+            return
+        if len(outcome.parts) > int(saved):
+            indices = ", ".join(str(part.index) for part in outcome.parts)
+            message = f"split into episodes {indices} ({outcome.frames} frames); {message}"
+        outcome.message = message
+        outcome.done.set()
 
     def _fail(self, message: str) -> None:
         with self._lock:
@@ -278,22 +296,19 @@ class RecorderNode(Node):
                 raise SessionError("the dataset is finalized")
             session = self._open_session()
             started = session.start(task or self.config.task or self._task_from_topic or self.contract.task or "")
-            self._outcome = _Outcome()
+            self._outcome = _Outcome(started.index)
             self._episode_started = self._now()
             self._episode_time_s = episode_time_s
             self._handle([started])
             return started.index, self._outcome
 
-    def _save(self) -> tuple[bool, str, SavedEpisode | None]:
+    def _save(self) -> _Outcome | None:
+        """Save the episode being recorded; None if there is none."""
         with self._lock:
             if self._session is None or not self._session.recording:
-                return False, "no episode is being recorded", None
-            events = self._session.save()
-            self._handle(events)
-            for event in events:
-                if isinstance(event, EpisodeSaved):
-                    return True, self._session.message, event.episode
-            return False, self._session.message, None
+                return None
+            self._handle(self._session.save())
+            return self._outcome
 
     def _discard(self, why: str) -> tuple[bool, str]:
         with self._lock:
@@ -365,8 +380,8 @@ class RecorderNode(Node):
         self._wait_episode(outcome, goal_handle)
         result.episode_index = index
         result.message = outcome.message
-        if outcome.saved is not None:
-            result.saved, result.frames = True, outcome.saved.frames
+        if outcome.parts:
+            result.saved, result.frames = True, outcome.frames
             goal_handle.succeed()
         elif goal_handle.is_cancel_requested:
             goal_handle.canceled()
@@ -375,10 +390,13 @@ class RecorderNode(Node):
         return result
 
     def _on_save(self, request: SaveEpisode.Request, response: SaveEpisode.Response) -> SaveEpisode.Response:
-        success, message, saved = self._save()
-        response.success, response.message = success, message
-        if saved is not None:
-            response.episode_index, response.frames = saved.index, saved.frames
+        outcome = self._save()
+        if outcome is None:
+            response.success, response.message = False, "no episode is being recorded"
+            return response
+        response.success, response.message = bool(outcome.parts), outcome.message
+        if outcome.parts:
+            response.episode_index, response.frames = outcome.index, outcome.frames
         return response
 
     def _on_discard(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
@@ -405,7 +423,7 @@ class RecorderNode(Node):
                 self._fail(f"cannot start an episode: {error}")
                 return
             self._wait_episode(outcome)
-            if outcome.saved is None or self._stop.is_set():
+            if not outcome.parts or self._stop.is_set():
                 continue  # discarded: record it again right away (lerobot-record's ←)
             recorded += 1
             if recorded < self.config.num_episodes and self.config.reset_time_s > 0:
@@ -441,7 +459,9 @@ class RecorderNode(Node):
                     staleness_p95=p95,
                     staleness_max=worst,
                     gaps=stats.gaps,
-                    frames_dropped=stats.frames_dropped,
+                    frames_held=stats.held,
+                    limit_hits=stats.limit_hits,
+                    frames_padded=stats.padded,
                     healthy=stats.healthy,
                 )
             )
@@ -490,7 +510,8 @@ class RecorderNode(Node):
             state=msg.state,
             episodes_saved=episodes_saved,
             frames=msg.frames,
-            frames_dropped=report.frames_dropped if report else 0,
+            frames_held=report.frames_held if report else 0,
+            frames_padded=report.frames_padded if report else 0,
             clock_jumps=len(report.clock_jumps) if report else 0,
         )
         if recording and time.monotonic() - self._progress_at >= 5.0:

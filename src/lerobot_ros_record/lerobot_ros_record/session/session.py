@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from lerobot_ros_record.frames import EmptyEpisodeError, EpisodeFrames, SavedEpisode
-from lerobot_ros_record.resample import SyncReport
+from lerobot_ros_record.frames import EmptyEpisodeError, EpisodeFrames, Sample, SavedEpisode
+from lerobot_ros_record.resample import SegmentEnd, SyncReport
 from lerobot_ros_record.session.dataset import OpenedDataset
 
 
@@ -41,6 +41,17 @@ class EpisodeStarted:
 class EpisodeSaved:
     episode: SavedEpisode
     task: str
+
+
+@dataclass(frozen=True)
+class EpisodeSplit:
+    """The dataset clock could not go on (a stream past its limit, a clock jump): `episode` ends there,
+    the recording goes on as episode `next_index` (frames from 0 on the new clock)."""
+
+    episode: SavedEpisode
+    next_index: int
+    task: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,7 @@ class Finalized:
     episodes: int
 
 
-Event = EpisodeStarted | EpisodeSaved | EpisodeDiscarded | EpisodeRefused | EpisodeFailed | Finalized
+Event = EpisodeStarted | EpisodeSaved | EpisodeSplit | EpisodeDiscarded | EpisodeRefused | EpisodeFailed | Finalized
 
 
 class RecordingSession:
@@ -121,41 +132,61 @@ class RecordingSession:
         self.state, self.message = SessionState.RECORDING, ""
         return EpisodeStarted(index, task)
 
-    def convert(self, topic: str, msg: Any, receive_ns: int) -> list[tuple[str, int | None, Any]]:
+    def convert(self, topic: str, msg: Any, receive_ns: int) -> list[Sample]:
         """Conversion of one message; pure, callable outside the caller's lock."""
         return self.frames.convert(topic, msg, receive_ns)
 
-    def push(self, samples: list[tuple[str, int | None, Any]]) -> None:
+    def push(self, samples: list[Sample]) -> None:
         """Add converted samples (written by the next `tick`)."""
         if self.recording:
             self.frames.push(samples)
 
     def tick(self) -> list[Event]:
-        """Write the frames that are decided (a writer error fails the episode)."""
+        """Write the frames that are decided; split or fail the episode where the resampler ends a segment."""
         if not self.recording:
             return []
+        events: list[Event] = []
         try:
-            self.frames.pump()
+            self._write(self.frames.pump, events)
         except Exception as error:  # disk full, encoder: stop the episode, keep the dataset
-            return [self.fail(f"writing episode {self.frames.episode_index} failed: {error}", error)]
-        return []
+            events.append(self.fail(f"writing episode {self.frames.episode_index} failed: {error}", error))
+        return events
 
     def save(self) -> list[Event]:
         """Write the remaining frames and commit the episode, or refuse it when it has no complete frame."""
         if not self.recording:
             raise SessionError("no episode is being recorded")
-        index, task = self.frames.episode_index, self.frames.task or ""
+        events: list[Event] = []
+        task = self.frames.task or ""
         try:
+            self._write(self.frames.flush, events)
+            if not self.recording:  # failed (past_limit: fail)
+                return events
+            index = self.frames.episode_index
             saved = self.frames.save()
         except EmptyEpisodeError as error:
             self._end(None, str(error))
-            return [EpisodeRefused(index or 0, str(error))]
+            return [*events, EpisodeRefused(index or 0, str(error))]
         except Exception as error:
-            return [self.fail(f"saving episode {index} failed: {error}", error)]
+            return [*events, self.fail(f"saving episode {self.frames.episode_index} failed: {error}", error)]
+        self.frames.close()
         self.episodes_saved += 1
         note = f"; {saved.report_error}" if saved.report_error else ""
         self._end(saved.report, f"episode {saved.index} saved ({saved.frames} frames){note}")
-        return [EpisodeSaved(saved, task)]
+        return [*events, EpisodeSaved(saved, task)]
+
+    def _write(self, step: Callable[[], SegmentEnd | None], events: list[Event]) -> None:
+        """Run `step` (pump or flush) until no segment ends: save at each end, go on as the next episode."""
+        while (end := step()) is not None:
+            index = self.frames.episode_index
+            if end.failed:
+                events.append(self.fail(f"episode {index} failed: {end.reason}"))
+                return
+            saved = self.frames.save(end.report)
+            self.episodes_saved += 1
+            next_index = self.frames.continue_episode()
+            self.message = f"episode {index} ended: {end.reason}; recording goes on as episode {next_index}"
+            events.append(EpisodeSplit(saved, next_index, self.frames.task or "", end.reason))
 
     def discard(self, reason: str) -> EpisodeDiscarded | None:
         if not self.recording:
