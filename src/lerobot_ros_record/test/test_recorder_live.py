@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from rclpy.action import ActionClient
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from lerobot_ros_bringup.graph.description import NodeSpec
@@ -267,3 +268,15 @@ def test_recorder_camera_gap_splits_like_bag_conversion(tmp_path, small_contract
         assert live[key] == offline[key], key
     for a, b in zip(live["pixels"], offline["pixels"], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_recorder_warns_about_a_publisher_it_cannot_hear(tmp_path, small_contract_path, ros_graph, ros_probe):
+    """The task topic is subscribed reliably: a best-effort task publisher would be silently unheard."""
+    graph = ros_graph([recorder(small_contract_path, tmp_path / "ds")], actions=["/recorder/record_episode"])
+    ros_probe.publisher("/task", String, SENSOR_QOS)
+    ros_probe.wait_until(
+        lambda: "QoS mismatch" in graph.output("recorder"), timeout=60, message="no QoS mismatch warning"
+    )
+    warning = next(line for line in graph.output("recorder").splitlines() if "QoS mismatch" in line)
+    assert "task: publisher" in warning and "RELIABLE but the publisher is BEST_EFFORT" in warning

@@ -123,8 +123,10 @@ class RecorderNode(Node):
         control = ReentrantCallbackGroup()
         self._qos = subscriber_qos(self.config.queue_depth)
         self._inputs = self._create_inputs()
+        self._subscribed = {spec.topic: self._qos for spec in self.contract.features_spec}  # topic → our QoS
         if self.contract.task_topic:
-            self.create_subscription(String, self.contract.task_topic, self._on_task, 10, callback_group=control)
+            task = self.create_subscription(String, self.contract.task_topic, self._on_task, 10, callback_group=control)
+            self._subscribed[self.contract.task_topic] = task.qos_profile  # reliable: no task text may be lost
         self._status_pub = self.create_publisher(RecorderStatus, "recorder/status", 10)
         self._events_pub = self.create_publisher(EpisodeEvent, "recorder/episode_events", LATCHED_QOS)
         self._diagnostics = DiagnosticsReporter(self, hardware_id=str(self.root))
@@ -520,14 +522,19 @@ class RecorderNode(Node):
             self.get_logger().info(f"episode {msg.episode_index}: {msg.frames} frames, {msg.elapsed:.1f}{limit} s")
 
     def _check_topics(self) -> None:
-        """Warn about publishers whose QoS delivers nothing to us, and about required topics without one."""
+        """Warn about publishers whose QoS delivers nothing to us, and about required topics without one.
+
+        The contract's topics take any publisher (best effort, volatile); the task topic is reliable,
+        so a best-effort task publisher is the mismatch a user meets.
+        """
         problems = []
-        for spec in self.contract.features_spec:
-            for problem in check_publisher_compatibility(self, spec.topic, self._qos):
+        for topic, qos in self._subscribed.items():
+            for problem in check_publisher_compatibility(self, topic, qos):
                 problems.append(problem)
                 if problem not in self._qos_warned:
                     self._qos_warned.add(problem)
                     self.get_logger().warn(f"QoS mismatch, no data will arrive: {problem}")
+        for spec in self.contract.features_spec:
             if spec.required and self.count_publishers(spec.topic) == 0:
                 problems.append(f"{spec.topic}: no publisher (feature {spec.key})")
         self._diagnostics.update(
