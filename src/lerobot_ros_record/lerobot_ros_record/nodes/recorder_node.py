@@ -252,6 +252,7 @@ class RecorderNode(Node):
                     self._end_outcome(f"episode {saved.index} saved ({saved.frames} frames)", saved=True)
             elif isinstance(event, EpisodeRefused):
                 self._publish_event(EpisodeEvent.DISCARD, event.index, "")
+                self.get_logger().warn(event.reason)
                 self._end_outcome(event.reason)
             elif isinstance(event, EpisodeDiscarded):
                 self._publish_event(EpisodeEvent.DISCARD, event.index, "")
