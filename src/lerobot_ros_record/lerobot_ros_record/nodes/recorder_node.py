@@ -365,7 +365,7 @@ class RecorderNode(Node):
 
     def _on_goal(self, goal: RecordEpisode.Goal) -> GoalResponse:
         with self._lock:
-            busy = self._state in (RecorderStatus.STATE_RECORDING, RecorderStatus.STATE_SAVING)
+            busy = self._state == RecorderStatus.STATE_RECORDING
             if busy or self._state == RecorderStatus.STATE_FINALIZED or self.config.num_episodes > 0:
                 self.get_logger().warn(f"record_episode goal rejected: recorder is {self._state}")
                 return GoalResponse.REJECT

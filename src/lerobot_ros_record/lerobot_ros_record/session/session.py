@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from lerobot_ros_core.contract import Contract
 from lerobot_ros_record.frames import EmptyEpisodeError, EpisodeFrames, Sample, SavedEpisode
 from lerobot_ros_record.resample import SegmentEnd, SyncReport
 from lerobot_ros_record.session.dataset import OpenedDataset
@@ -103,7 +104,7 @@ class RecordingSession:
         self.message = ""
 
     @property
-    def contract(self):
+    def contract(self) -> Contract:
         return self.dataset.contract
 
     @property
