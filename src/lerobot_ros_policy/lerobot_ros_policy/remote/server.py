@@ -29,7 +29,14 @@ from typing import Any
 import numpy as np
 import yaml
 
-from lerobot_ros_policy.checkpoint import CheckpointError, FeatureType, ObservationError, check_names, load_checkpoint
+from lerobot_ros_policy.checkpoint import (
+    CheckpointError,
+    FeatureMismatchError,
+    FeatureType,
+    ObservationError,
+    check_names,
+    load_checkpoint,
+)
 from lerobot_ros_policy.remote import protocol
 from lerobot_ros_policy.remote.protocol import ErrorCode, Header, Kind, ProtocolError
 from lerobot_ros_policy.remote.transport import ZenohConfig, server_key
@@ -190,7 +197,7 @@ def handshake_problems(model: LoadedModel, body: dict[str, Any]) -> list[str]:
     elif model.entry.action_names is not None:
         try:
             check_names(model.entry.action_names, action_names, what="action names")
-        except ValueError as error:
+        except FeatureMismatchError as error:
             problems.append(str(error))
     provided = protocol.field(body, "features", dict)
     for key, feature in runtime.input_features.items():
@@ -330,6 +337,9 @@ class PolicyServer:
         except ProtocolError as error:
             code = ErrorCode.SCHEMA if header.schema != protocol.SCHEMA_VERSION else ErrorCode.MALFORMED
             self._refuse(header, code, str(error), reply, session="-", size=len(message))
+        except Exception as error:  # a bug here must not leave the robot waiting for its timeout
+            detail = traceback.format_exception_only(type(error), error)[-1].strip()
+            self._refuse(header, ErrorCode.FAILED, detail, reply, session="-", size=len(message))
 
     def _refuse(self, header: Header, code: str, message: str, reply: Reply, *, session: str, size: int) -> None:
         self.metrics.outcome("-", code)
