@@ -305,7 +305,7 @@ class RemoteRuntime(PolicyRuntime):
             raise RemoteStalledError(f"transport error: {type(error).__name__}: {error}") from None
         rtt = time.monotonic() - sent
         if answer is None:
-            raise RemoteStalledError(f"no reply within {self.remote.request_timeout_s:g} s")
+            raise RemoteStalledError(f"no reply after {rtt * 1e3:.0f} ms (timeout {self.remote.request_timeout_s:g} s)")
         try:
             reply_header, reply_body = protocol.decode(answer, self.remote.max_message_bytes)
         except ProtocolError as error:
