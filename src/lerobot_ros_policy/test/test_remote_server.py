@@ -243,3 +243,59 @@ def test_health_endpoint_reports_models_and_sessions(server, local) -> None:
     assert health["status"] == "ok" and health["models"]["act"]["policy_type"] == "act"
     assert health["models"]["act"]["fingerprint"] == remote.identity["fingerprint"]
     assert health["sessions"] >= 1
+
+
+def test_sessions_share_the_model_but_not_the_processor_pipelines(checkpoint) -> None:
+    from lerobot_ros_policy.remote.server import LoadedModel, ModelEntry
+
+    model = LoadedModel(ModelEntry("act", str(checkpoint), warmup=0))
+    first, second = model.session_runtime(), model.session_runtime()
+    assert first.model is second.model is model.runtime.model
+    assert first.preprocessor is not second.preprocessor is not model.runtime.preprocessor
+    assert first.postprocessor is not second.postprocessor
+    observation = observations(1, CAMERAS, seed=8)[0]
+    np.testing.assert_array_equal(first.predict_chunk(observation), model.runtime.predict_chunk(observation))
+
+
+def test_newest_request_wins_and_late_requests_expire(checkpoint) -> None:
+    """In process, with the inference worker stopped so that requests queue up deterministically."""
+    from lerobot_ros_policy.remote.server import ModelEntry, PolicyServer, ServerConfig
+
+    server = PolicyServer(ServerConfig(models=(ModelEntry("act", str(checkpoint), warmup=0),)))
+    server.close()  # the worker thread ends; requests stay pending until computed below
+    replies: dict[int, tuple[Header, dict]] = {}
+
+    def send(kind: Kind, sequence: int, body: dict) -> None:
+        def reply(data: bytes) -> None:
+            replies[sequence] = protocol.decode(data)
+
+        server.handle(protocol.encode(Header(kind, sequence=sequence), body), reply)
+
+    local = server.models["act"].runtime
+    send(
+        Kind.HELLO,
+        1,
+        {"session": "s", "client": "t", "model": "act", "action_names": ACTION_NAMES, "features": features_of(local)},
+    )
+    assert replies[1][0].kind == Kind.WELCOME
+    inputs = observations(2, CAMERAS, seed=9)
+
+    def infer_body(observation: dict, deadline: float) -> dict:
+        packed = {key: protocol.pack_array(value) for key, value in observation.items()}
+        return {"session": "s", "observation": packed, "task": None, "deadline_s": deadline}
+
+    send(Kind.INFER, 2, infer_body(inputs[0], 60.0))
+    assert 2 not in replies  # pending
+    send(Kind.INFER, 3, infer_body(inputs[1], 60.0))
+    assert replies[2][0].kind == Kind.ERROR and replies[2][1]["code"] == ErrorCode.SUPERSEDED
+    _, pending = server._pending.popitem(last=False)
+    server._compute(pending)
+    header, body = replies[3]
+    assert header.kind == Kind.CHUNK and header.sequence == 3
+    np.testing.assert_array_equal(protocol.unpack_array(body["actions"], "actions"), local.predict_chunk(inputs[1]))
+
+    send(Kind.INFER, 4, infer_body(inputs[0], 0.0))
+    _, pending = server._pending.popitem(last=False)
+    pending.received -= 1.0  # it has waited a second: past its deadline of 0 s
+    server._compute(pending)
+    assert replies[4][1]["code"] == ErrorCode.EXPIRED

@@ -236,6 +236,8 @@ class RemoteRuntime(PolicyRuntime):
         self._rtts: list[float] = []
         self._server_times: tuple[float, float] = (0.0, 0.0)
         self.requests = self.failures = self.fallbacks = 0
+        self.last_reply: dict[str, float] = {}
+        """Durations of the last chunk: round trip (this clock), server queue wait, decode, inference."""
         self._zenoh = config.transport.open()
         self._key = server_key(config.server)
         deadline = time.monotonic() + config.connect_timeout_s
@@ -412,6 +414,7 @@ class RemoteRuntime(PolicyRuntime):
                 self._ladder.succeeded(rtt)
                 self._rtts = [*self._rtts, rtt][-50:]
                 self._server_times = (float(reply.get("queue_wait_s", 0.0)), float(reply.get("inference_s", 0.0)))
+                self.last_reply = {"rtt_s": rtt, **{k: v for k, v in reply.items() if k.endswith("_s")}}
             return chunk
         return self._fallback(guidance)
 

@@ -429,7 +429,9 @@ class PolicyServer:
                 detail = f"waited {queue_wait * 1e3:.0f} ms, deadline {deadline * 1e3:.0f} ms"
                 self._finish(pending, ErrorCode.EXPIRED, detail, queue_wait=queue_wait)
                 return
+            decode_started = time.monotonic()
             observation, task, guidance = self._request_inputs(session, body)
+            decode = time.monotonic() - decode_started
             if pending.header.episode != session.episode:
                 session.runtime.reset()
                 session.episode = pending.header.episode
@@ -447,6 +449,7 @@ class PolicyServer:
         reply = {
             "actions": protocol.pack_array(chunk),
             "queue_wait_s": queue_wait,
+            "decode_s": decode,
             "inference_s": inference,
         }
         self._finish(pending, "ok", "", queue_wait=queue_wait, inference=inference, body=reply)
