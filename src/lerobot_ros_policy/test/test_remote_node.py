@@ -59,6 +59,7 @@ def test_policy_node_runs_a_remote_policy_and_rides_out_a_server_restart(tmp_pat
                 "max_reply_age_s": 1.0,
                 "reconnect_backoff_s": [0.1, 0.5],
                 "client_name": "test-robot",
+                "max_offline_s": 600.0,  # a restart under load can take long: stay out of the dead state
             }
         )
     )
