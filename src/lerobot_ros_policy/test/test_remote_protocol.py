@@ -120,3 +120,19 @@ def test_ladder_degrades_stalls_backs_off_and_dies() -> None:
 def test_client_config_is_validated(overrides: dict, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         RemoteClientConfig(**overrides)
+
+
+def test_the_server_side_imports_no_ros() -> None:
+    """The GPU machine needs no ROS: the server, its command and the CLI import none of it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from lerobot_ros_bringup.cli import main\n"
+        "import lerobot_ros_policy.commands.policy_server, lerobot_ros_policy.remote.server\n"
+        "ros = sorted(m for m in sys.modules if m.split('.')[0] in ('rclpy', 'rosidl_parser', 'lerobot_ros_msgs'))\n"
+        "print(ros)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert result.stdout.strip() == "[]", result.stdout

@@ -61,6 +61,8 @@ class ModelEntry:
     backend: str = "native"
     action_names: tuple[str, ...] | None = None
     """The dataset's action column names in order; when given, a robot must send the same."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Runtime-specific keyword arguments of `from_checkpoint` (e.g. a VLM backbone folder)."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,8 @@ class LoadedModel:
         self.entry = entry
         checkpoint = load_checkpoint(entry.path, revision=entry.revision)
         self.fingerprint = fingerprint(checkpoint.root)
-        self.runtime = runtime_class(checkpoint.config.type, entry.backend).from_checkpoint(checkpoint, entry.device)
+        runtime = runtime_class(checkpoint.config.type, entry.backend)
+        self.runtime = runtime.from_checkpoint(checkpoint, entry.device, **entry.options)
         started = time.monotonic()
         for _ in range(entry.warmup):
             self.runtime.predict_chunk(zero_observation(self.runtime), "")
