@@ -374,8 +374,14 @@ class RemoteRuntime(PolicyRuntime):
                 self._session_open = False
 
     def predict_chunk(
-        self, observation: Observation, task: str | None = None, guidance: PrefixGuidance | None = None
+        self,
+        observation: Observation,
+        task: str | None = None,
+        guidance: PrefixGuidance | None = None,
+        noise: np.ndarray | None = None,
     ) -> np.ndarray:
+        """As a local runtime; `noise` (flow-matching runtimes that take it) is sent along, so a
+        chunk can be reproduced exactly on both sides."""
         with self._lock:
             state = self._ladder.state
         if state == LinkState.DEAD:
@@ -384,6 +390,8 @@ class RemoteRuntime(PolicyRuntime):
         if not self._session_open and not self._reconnect():
             return self._fallback(guidance)
         body = self._request_body(observation, task, guidance)
+        if noise is not None:
+            body["noise"] = protocol.pack_array(np.asarray(noise, dtype=np.float32))
         for _ in range(self.remote.stall_after):
             self.requests += 1
             try:

@@ -434,12 +434,14 @@ class PolicyServer:
                 return
             decode_started = time.monotonic()
             observation, task, guidance = self._request_inputs(session, body)
+            extra = {"noise": protocol.unpack_array(body["noise"], "noise")} if body.get("noise") is not None else {}
             decode = time.monotonic() - decode_started
             if pending.header.episode != session.episode:
                 session.runtime.reset()
                 session.episode = pending.header.episode
             started = time.monotonic()
-            chunk = np.asarray(session.runtime.predict_chunk(observation, task, guidance), dtype=np.float32)
+            chunk = session.runtime.predict_chunk(observation, task, guidance, **extra)
+            chunk = np.asarray(chunk, dtype=np.float32)
         except (ProtocolError, ObservationError, CheckpointError, ValueError) as error:
             self._finish(pending, ErrorCode.BAD_REQUEST, str(error), queue_wait=queue_wait)
             return
