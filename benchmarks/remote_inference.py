@@ -70,24 +70,23 @@ def round_trip(directory: Path, requests: int) -> None:
     local = load_runtime(checkpoint)
     for observation in inputs[:3]:
         local.predict_chunk(observation)
-    in_process = []
-    for index in range(requests):
-        started = time.perf_counter()
-        local.predict_chunk(inputs[index % len(inputs)])
-        in_process.append(time.perf_counter() - started)
     server, port = serve(directory, checkpoint)
     print("\n1. round trip, ACT (ResNet-18) with two 640x480 cameras, chunk 100x6, CPU, loopback")
-    print(f"   in-process inference (baseline)  {percentiles(in_process)}")
+    print("   (in-process and remote requests alternate, so both see the same machine load)")
     try:
         for encoding in ("raw", "jpeg"):
             remote = connect(port, local, encoding)
-            rtts, overheads, decodes = [], [], []
+            in_process, rtts, overheads, decodes = [], [], [], []
             for index in range(requests + 3):
                 observation = inputs[index % len(inputs)]
+                started = time.perf_counter()
+                local.predict_chunk(observation)
+                local_time = time.perf_counter() - started
                 remote.predict_chunk(observation)
                 if index < 3:
                     continue
                 reply = remote.last_reply
+                in_process.append(local_time)
                 rtts.append(reply["rtt_s"])
                 overheads.append(reply["rtt_s"] - reply["inference_s"])
                 decodes.append(reply["decode_s"])
@@ -99,6 +98,7 @@ def round_trip(directory: Path, requests: int) -> None:
                 encode_times.append(time.perf_counter() - started)
             remote.close()
             print(f"   remote, {encoding:4} images ({size / 1e6:5.2f} MB/request):")
+            print(f"     in-process inference (baseline) {percentiles(in_process)}")
             print(f"     round trip                     {percentiles(rtts)}")
             print(f"     overhead (round trip - model)  {percentiles(overheads)}")
             print(f"       of which client encode       {percentiles(encode_times)}")
@@ -114,16 +114,20 @@ def throughput(directory: Path, seconds: float) -> None:
     inputs = support.observations(8, cameras, seed=2)
     for observation in inputs[:3]:
         local.predict_chunk(observation)
-    count, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        local.predict_chunk(inputs[count % len(inputs)])
-        count += 1
-    baseline = count / (time.perf_counter() - started)
+
+    def in_process_rate() -> float:
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds / 2:
+            local.predict_chunk(inputs[count % len(inputs)])
+            count += 1
+        return count / (time.perf_counter() - started)
+
     server, port = serve(directory, checkpoint)
     print("\n2. server throughput, small ACT (ResNet-18, two 96x128 cameras, chunk 30), CPU, loopback, jpeg")
-    print(f"   in-process, back to back (baseline): {baseline:6.1f} chunks/s")
+    print("   (baseline: the same model back to back in this process, measured just before each row)")
     try:
         for clients in (1, 4, 8):
+            baseline = in_process_rate()
             runtimes = [connect(port, local, "jpeg") for _ in range(clients)]
             counts = [0] * clients
             rtts: list[list[float]] = [[] for _ in range(clients)]
@@ -148,7 +152,7 @@ def throughput(directory: Path, seconds: float) -> None:
             print(
                 f"   {clients} client(s): {total / elapsed:6.1f} chunks/s total, per client "
                 f"{min(counts) / elapsed:5.1f}-{max(counts) / elapsed:5.1f}/s, round trip "
-                f"{percentiles([r for per in rtts for r in per])}"
+                f"{percentiles([r for per in rtts for r in per])}; in-process {baseline:6.1f} chunks/s"
             )
             for runtime in runtimes:
                 runtime.close()
