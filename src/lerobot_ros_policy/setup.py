@@ -24,6 +24,8 @@ setup(
         "console_scripts": [
             "policy_node = lerobot_ros_policy.nodes.policy_node:main",
         ],
-        "lerobot_ros.commands": [],
+        "lerobot_ros.commands": [
+            "policy-server = lerobot_ros_policy.commands.policy_server:COMMAND",
+        ],
     },
 )

@@ -58,9 +58,11 @@ class PolicyNodeConfig:
     device: str = param("cpu", "torch device of the model (cpu, cuda, cuda:1, mps)")
     runtime: str = param(
         "native",
-        "native: this suite's torch runtime; lerobot: an installed lerobot package",
-        choices=("native", "lerobot"),
+        "native: this suite's torch runtime; lerobot: an installed lerobot package; "
+        "remote: a lerobot-ros policy-server (checkpoint = a model name of its manifest)",
+        choices=("native", "lerobot", "remote"),
     )
+    remote_config: str = param("", "remote runtime: client YAML (server, endpoints, TLS, fallback); see docs")
     hub_offline: bool = param(True, "resolve Hub repo ids from the local cache only")
     fps: float = param(0.0, "control rate of the actions, Hz; 0 = the contract's fps", min=0.0, max=1000.0)
     task: str = param("", "language instruction; empty = the contract's default task")
@@ -122,13 +124,20 @@ class PolicyNode(Node):
         from lerobot_ros_policy.runtimes import load_runtime
 
         self.contract = load_contract(config.contract)
-        self.runtime = load_runtime(
-            config.checkpoint,
-            config.device,
-            backend=config.runtime,
-            rename_map=parse_rename_map(config.rename_map),
-            local_files_only=config.hub_offline,
-        )
+        if config.runtime == "remote":
+            from lerobot_ros_policy.remote import RemoteRuntime
+
+            self.runtime = RemoteRuntime.for_contract(
+                config.checkpoint, config.remote_config, self.contract, rename_map=parse_rename_map(config.rename_map)
+            )
+        else:
+            self.runtime = load_runtime(
+                config.checkpoint,
+                config.device,
+                backend=config.runtime,
+                rename_map=parse_rename_map(config.rename_map),
+                local_files_only=config.hub_offline,
+            )
         self.columns = match_checkpoint(self.contract, self.runtime.input_features, self.runtime.config.action_feature)
         self.assembler = ObservationAssembler(self.contract, list(self.runtime.input_features))
         limits = JointLimits.unlimited(self.columns.dim)
@@ -327,6 +336,9 @@ class PolicyNode(Node):
             chunks_rejected=core.chunks_rejected,
             publish_overhead_p50_ms=f"{overhead:.2f}",
         )
+        if hasattr(self.runtime, "link_status"):  # remote runtime: link state, round trip
+            level, message, values = self.runtime.link_status()
+            self.diagnostics.update("remote", level, message, **values)
 
     def destroy_node(self) -> None:
         if self.worker is not None:

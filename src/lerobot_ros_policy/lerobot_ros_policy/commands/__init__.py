@@ -1,0 +1,1 @@
+"""`lerobot-ros` subcommands of the policy package."""
