@@ -78,7 +78,7 @@ print("done", flush=True)
 GUARD = """
 import os, pathlib, time
 import rclpy.node
-from lerobot_ros_drivers.common.node_main import run_node
+from lerobot_ros_core.node.node_main import run_node
 
 class Guard(rclpy.node.Node):  # a node with a shutdown hook (like the follower's torque off)
 
