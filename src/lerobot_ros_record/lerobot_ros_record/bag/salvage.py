@@ -65,9 +65,7 @@ class Salvage(ABC):
 
 
 def storage_files(bag: Path) -> list[Path]:
-    """A bag directory's storage files in split order (`name_0`, `name_1`, ...), or the file itself."""
-    if bag.is_file():
-        return [bag]
+    """A bag directory's storage files in split order (`name_0`, `name_1`, ...)."""
 
     def split_index(path: Path) -> tuple[int, str]:
         match = re.search(r"_(\d+)$", path.stem)
@@ -121,17 +119,22 @@ class McapSalvage(Salvage):
                 if isinstance(record, _Cut):
                     stop = record
                     break
-                opcode, content = record
-                if opcode == _SCHEMA:
-                    schemas[struct.unpack_from("<H", content)[0]] = _string(content, 2)[0]
-                elif opcode == _CHANNEL:
-                    channel_id, schema_id = struct.unpack_from("<HH", content)
-                    channels[channel_id] = topic = _string(content, 4)[0]
-                    if topics is None:
-                        self.topics.setdefault(topic, schemas.get(schema_id, ""))
-                        self.counts.setdefault(topic, 0)
+                offset, opcode, content = record
+                try:
+                    if opcode == _SCHEMA:
+                        schemas[struct.unpack_from("<H", content)[0]] = _string(content, 2)[0]
+                    elif opcode == _CHANNEL:
+                        channel_id, schema_id = struct.unpack_from("<HH", content)
+                        channels[channel_id] = topic = _string(content, 4)[0]
+                    elif opcode == _MESSAGE:
+                        channel_id, _sequence, log_time = struct.unpack_from("<HIQ", content)
+                except (struct.error, ValueError) as error:  # UnicodeDecodeError is a ValueError
+                    stop = _Cut(offset, f"malformed record 0x{opcode:02x}: {error}")
+                    break
+                if opcode == _CHANNEL and topics is None:
+                    self.topics.setdefault(topic, schemas.get(schema_id, ""))
+                    self.counts.setdefault(topic, 0)
                 elif opcode == _MESSAGE:
-                    channel_id, _sequence, log_time = struct.unpack_from("<HIQ", content)
                     topic = channels.get(channel_id)
                     if topic is None:
                         continue
@@ -174,8 +177,9 @@ def _records(buffer: bytes | mmap.mmap, start: int = 0) -> Iterator[tuple[int, i
         yield position, -1, b"", False
 
 
-def _file_records(mapped: mmap.mmap) -> Iterator[tuple[int, bytes] | _Cut]:
-    """Top-level and in-chunk records in file order, then a `_Cut` if the file stops inside one."""
+def _file_records(mapped: mmap.mmap) -> Iterator[tuple[int, int, bytes] | _Cut]:
+    """(offset, opcode, content) of top-level and in-chunk records (offset: of the chunk) in file order,
+    then a `_Cut` if the file stops inside one."""
     for offset, opcode, content, complete in _records(mapped, len(MCAP_MAGIC)):
         if opcode == _DATA_END:
             if mapped[-8:] != MCAP_MAGIC:  # every message is intact; the index after them is not
@@ -187,12 +191,12 @@ def _file_records(mapped: mmap.mmap) -> Iterator[tuple[int, bytes] | _Cut]:
             yield _Cut(offset, f"record 0x{opcode:02x} cut short" if opcode >= 0 else "record header cut short")
             return
         else:
-            yield opcode, content
+            yield offset, opcode, content
         if not complete:
             return
 
 
-def _chunk_records(content: bytes, offset: int, complete: bool) -> Iterator[tuple[int, bytes] | _Cut]:
+def _chunk_records(content: bytes, offset: int, complete: bool) -> Iterator[tuple[int, int, bytes] | _Cut]:
     """The records of a Chunk record, decompressed and checked; of a cut chunk, those its bytes hold."""
     try:
         _start, _end, size, crc = struct.unpack_from("<QQQI", content)
@@ -208,7 +212,7 @@ def _chunk_records(content: bytes, offset: int, complete: bool) -> Iterator[tupl
     for _inner, opcode, record, record_complete in _records(raw):
         if not record_complete:
             break
-        yield opcode, record
+        yield offset, opcode, record
     if not complete:
         yield _Cut(offset, f"chunk cut short: {len(raw)} of its {size} bytes")
 
