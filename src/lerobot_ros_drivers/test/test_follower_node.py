@@ -291,16 +291,24 @@ def test_joint_commands_stream_and_watchdog_hold(tmp_path, ros_graph, ros_probe)
     pub = ros_probe.publisher("/follower/joint_commands", JointState, COMMAND_QOS)
     ros_probe.wait_until(lambda: pub.get_subscription_count() > 0 and states, 20)
     pub.publish(JointState(name=["elbow_flex"], position=[1.5]))
-    time.sleep(2.0)
+    ros_probe.wait_until(lambda: latest(states)[2] > 0.02, 30, "the command did not move the elbow")
+
+    def settled() -> bool:  # 40 control ticks without motion: the watchdog holds (however fast the machine)
+        recent = [s.position[2] for s in list(states)[-40:]]
+        return len(recent) == 40 and max(recent) - min(recent) < 1e-4
+
+    ros_probe.wait_until(settled, 30, "the arm did not stop after the stream stopped")
     held = latest(states)[2]
-    assert 0.05 < held < 1.0, f"elbow at {held}: expected a hold part-way to 1.5 rad"
-    time.sleep(1.0)
+    assert held < 1.0, f"elbow at {held}: expected a hold part-way to 1.5 rad"
+    count = len(states)
+    ros_probe.wait_until(lambda: len(states) > count + 200, 30, "no joint_states")
     assert abs(latest(states)[2] - held) < 0.01, "arm kept moving after the watchdog"
     # A live stream reaches its target.
-    for _ in range(40):
+    deadline = time.monotonic() + 30
+    while abs(latest(states)[2] - (held + 0.3)) >= 0.05:
+        assert time.monotonic() < deadline, f"stream target not reached: elbow at {latest(states)[2]}"
         pub.publish(JointState(name=["elbow_flex"], position=[held + 0.3]))
-        time.sleep(0.05)
-    assert abs(latest(states)[2] - (held + 0.3)) < 0.05
+        time.sleep(0.05)  # the stream's rate
 
 
 @pytest.mark.slow
