@@ -13,7 +13,6 @@ import pytest
 pytest_plugins = ["lerobot_ros_bringup.testing.fixtures"]
 
 WORKSPACE = Path(__file__).resolve().parent
-SHARED_REFERENCE = WORKSPACE.parent / "shared" / "reference"
 REFERENCE_PYTHON = WORKSPACE / ".venv-lerobot" / "bin" / "python"
 
 # ROS 2 domain ids usable on Linux without port clashes.
@@ -49,14 +48,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def shared_reference() -> Path:
-    """`../shared/reference`: reference data (LeRobot dataset, calibration, FK golden, SmolVLM stand-in)."""
-    if not SHARED_REFERENCE.is_dir():
-        pytest.fail(f"reference data not found at {SHARED_REFERENCE}")
-    return SHARED_REFERENCE
-
-
-@pytest.fixture(scope="session")
 def reference_python() -> Path:
     """Python of the LeRobot 0.4.4 reference venv, to run the oracle in a subprocess."""
     if not REFERENCE_PYTHON.exists():
@@ -64,7 +55,7 @@ def reference_python() -> Path:
     return REFERENCE_PYTHON
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def run_reference(reference_python: Path) -> Iterator:
     """Run a Python snippet in the reference venv; returns the CompletedProcess, fails with its output."""
 

@@ -48,3 +48,35 @@ def test_demo_records_a_dataset_lerobot_loads_and_rolls_out_a_policy(tmp_path, r
     assert rollout, result.stdout
     assert int(rollout.group(1)) >= 2
     assert float(rollout.group(2)) > 0.01
+
+
+def test_demo_refuses_an_output_directory_it_did_not_make(tmp_path):
+    """`--output` is deleted and rewritten only when it holds a previous demo's output (or nothing)."""
+    output = tmp_path / "my_data"
+    output.mkdir()
+    (output / "precious.txt").write_text("not the demo's")
+    result = subprocess.run(
+        ["lerobot-ros", "demo", "--output", str(output)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"refusing to replace {output}: it is not the output of a previous demo" in result.stdout
+    assert (output / "precious.txt").read_text() == "not the demo's"
+
+
+def test_demo_output_preparation(tmp_path):
+    from lerobot_ros_bringup.demo import prepare_output
+
+    fresh = tmp_path / "fresh"
+    prepare_output(fresh)  # created
+    (fresh / "dataset").mkdir()
+    (fresh / "record.log").write_text("old run")
+    prepare_output(fresh)  # a previous demo's output: replaced
+    assert [p.name for p in fresh.iterdir()] == [".lerobot_ros_demo"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    prepare_output(empty)
+    assert (empty / ".lerobot_ros_demo").is_file()
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("x")
+    with pytest.raises(RuntimeError, match="not the output of a previous demo"):
+        prepare_output(not_a_directory)

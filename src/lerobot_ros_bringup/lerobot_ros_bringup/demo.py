@@ -25,6 +25,7 @@ from lerobot_ros_bringup.testing.probe import RosProbe
 from lerobot_ros_core.cli import Command
 
 DEMO_CONFIG = "demo"
+OUTPUT_MARKER = ".lerobot_ros_demo"  # in every demo output: only such a directory is replaced
 
 
 def _demo_config_dir() -> Path:
@@ -153,13 +154,27 @@ def rollout(probe: RosProbe, output: Path, checkpoint: Path, seconds: float) -> 
     return summary
 
 
+def prepare_output(output: Path) -> None:
+    """An empty `output` for this run: a new or empty directory, or a previous demo's output (replaced).
+
+    Anything else is refused, so that `--output ~/data` never deletes a user's files.
+    """
+    if output.is_dir() and (output / OUTPUT_MARKER).is_file():
+        shutil.rmtree(output)
+    elif output.exists() and not (output.is_dir() and not any(output.iterdir())):
+        raise RuntimeError(
+            f"refusing to replace {output}: it is not the output of a previous demo (no {OUTPUT_MARKER} in it); "
+            "give a new or empty directory with --output"
+        )
+    output.mkdir(parents=True, exist_ok=True)
+    (output / OUTPUT_MARKER).write_text("written by `lerobot-ros demo`; the next demo run replaces this directory\n")
+
+
 def run_demo(output: Path, episodes: int, episode_time: float, rollout_time: float) -> int:
     from lerobot_ros_policy.checkpoint.random_act import create_random_act_checkpoint
 
     started = time.monotonic()
-    if output.exists():
-        shutil.rmtree(output)
-    output.mkdir(parents=True)
+    prepare_output(output)
     probe = RosProbe("demo")  # one DDS participant for the whole demo
     try:
         dataset = record(probe, output, episodes, episode_time)
@@ -175,7 +190,12 @@ def run_demo(output: Path, episodes: int, episode_time: float, rollout_time: flo
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", type=Path, default=Path("outputs/demo"), help="where the dataset and logs go")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path("outputs/demo"),
+        help="where the dataset and logs go (new, empty, or a previous demo's output, which is replaced)",
+    )
     parser.add_argument("--episodes", type=int, default=3, help="episodes to record")
     parser.add_argument("--episode-time", type=float, default=8.0, help="seconds per episode")
     parser.add_argument("--rollout-time", type=float, default=10.0, help="seconds of policy rollout")

@@ -75,6 +75,24 @@ while not pathlib.Path(os.environ["FINISH_FILE"]).exists():
 print("done", flush=True)
 """
 
+GUARD = """
+import os, pathlib, time
+import rclpy.node
+from lerobot_ros_core.node.node_main import run_node
+
+class Guard(rclpy.node.Node):  # a node with a shutdown hook (like the follower's torque off)
+
+    def __init__(self):
+        super().__init__("guard")
+        print("guard up", flush=True)
+
+    def shutdown(self):
+        time.sleep(2.0)  # as long as a slow bus takes to turn torque off
+        pathlib.Path(os.environ["GUARD_MARK"]).write_text("shutdown hook ran")
+
+raise SystemExit(run_node(Guard))
+"""
+
 SLEEPER = """
 import signal, subprocess, sys, time
 signal.signal(signal.SIGINT, signal.SIG_IGN)  # a node that ignores Ctrl-C, with a child process
@@ -86,13 +104,19 @@ time.sleep(600)
 
 @pytest.fixture(scope="session")
 def fake_overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An install prefix with package `runner_test_pkg` (talker, relay, sleeper, finisher), on AMENT_PREFIX_PATH."""
+    """An install prefix with package `runner_test_pkg` (talker, relay, sleeper, finisher, guard) on the path."""
     prefix = tmp_path_factory.mktemp("overlay")
     (prefix / "share/ament_index/resource_index/packages").mkdir(parents=True)
     (prefix / "share/ament_index/resource_index/packages/runner_test_pkg").write_text("")
     bin_dir = prefix / "lib/runner_test_pkg"
     bin_dir.mkdir(parents=True)
-    for name, code in (("talker", TALKER), ("relay", RELAY), ("sleeper", SLEEPER), ("finisher", FINISHER)):
+    for name, code in (
+        ("talker", TALKER),
+        ("relay", RELAY),
+        ("sleeper", SLEEPER),
+        ("finisher", FINISHER),
+        ("guard", GUARD),
+    ):
         path = bin_dir / name
         path.write_text(f"#!{sys.executable}\n" + textwrap.dedent(code))
         path.chmod(0o755)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import signal
 import subprocess
 import sys
@@ -138,6 +140,55 @@ def test_sigint_to_the_runner_stops_every_node(fake_overlay, tmp_path):
     assert pids.strip() == ""
 
 
+RUN_GUARD = """
+import sys
+from lerobot_ros_bringup.graph import NodeSpec
+from lerobot_ros_bringup.runner import GraphRunner
+from lerobot_ros_bringup.runner.command import run_in_foreground
+sys.exit(run_in_foreground(GraphRunner([NodeSpec("runner_test_pkg", "guard", name="guard")])))
+"""
+
+
+def test_back_to_back_signals_always_stop_the_runner_and_run_shutdown_hooks(fake_overlay, tmp_path):
+    """`timeout` signals the runner and then its process group; signals arriving inside the handler must not hang it."""
+    for attempt in range(5):
+        mark = tmp_path / f"mark{attempt}"
+        process = subprocess.Popen(
+            [sys.executable, "-c", RUN_GUARD],
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, "GUARD_MARK": str(mark)},
+        )
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "[guard] guard up" in line:
+                break
+        # A pair as `timeout` sends it (the runner, then its group), again every millisecond until the
+        # node's (slow) shutdown hook has run; the gap within a pair sweeps 0-100 us, so that the second
+        # signal of some pairs lands while the handler of the first runs.
+        deadline, pairs = time.monotonic() + 60, 0
+        while not mark.exists() and process.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM if pairs % 2 else signal.SIGINT)
+                gap_end = time.perf_counter() + (pairs % 21) * 5e-6
+                while time.perf_counter() < gap_end:
+                    pass
+                os.killpg(process.pid, signal.SIGTERM)
+            pairs += 1
+            time.sleep(0.001)
+        try:
+            out, _ = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            out, _ = process.communicate()
+            pytest.fail(f"attempt {attempt}: the runner hung after {pairs} signal pairs:\n{''.join(lines)}{out}")
+        assert process.returncode == 0, "".join(lines) + out
+        assert mark.read_text() == "shutdown hook ran", "".join(lines) + out
+
+
 GRAPH = Graph(
     name="demo",
     description="a test graph",
@@ -174,7 +225,8 @@ def test_bad_arguments_fail_before_anything_starts(fake_overlay, arguments, mess
 
 def test_unknown_executable_and_package_are_named(fake_overlay):
     with pytest.raises(
-        GraphError, match="package 'runner_test_pkg' has no executable 'listener'; it has: finisher, relay"
+        GraphError,
+        match="package 'runner_test_pkg' has no executable 'listener'; it has: finisher, guard, relay, sleeper, talker",
     ):
         GraphRunner([NodeSpec("runner_test_pkg", "listener", name="x")])
     with pytest.raises(GraphError, match="package 'no_such_pkg' not found"):

@@ -14,6 +14,7 @@ import numpy as np
 
 from lerobot_ros_core.contract import Contract, FeatureSpec
 from lerobot_ros_core.messages.images import ImageConversionError, compressed_to_numpy, image_to_numpy, to_rgb8
+from lerobot_ros_core.messages.joints import duplicate_joints
 
 
 class FeatureValueError(ValueError):
@@ -85,6 +86,9 @@ class FeatureConverter:
     def _select_joints(self, names: list[str], values: Sequence[float], what: str) -> np.ndarray:
         key = tuple(names)
         if self._names_cache is None or self._names_cache[0] != key:
+            duplicates = duplicate_joints(names, what)
+            if duplicates:
+                raise self.error(duplicates)
             position = {name: i for i, name in enumerate(names)}
             missing = [j for j in self.spec.selection if j not in position]
             if missing:

@@ -182,6 +182,8 @@ def test_contract_message_errors_missing_joints_and_nan():
         convert.convert(JointState(name=["a", "b"], position=[0.0, float("nan")]))
     with pytest.raises(FeatureValueError, match="2 joint names but 1 position values"):
         convert.convert(JointState(name=["a", "b"], position=[0.0]))
+    with pytest.raises(FeatureValueError, match="joint 'b' is named twice in the JointState"):
+        convert.convert(JointState(name=["a", "b", "b"], position=[0.0, 1.0, 2.0]))
     with pytest.raises(FeatureValueError, match="non-finite action"):
         convert.to_joint_positions([0.0, float("inf")])
 

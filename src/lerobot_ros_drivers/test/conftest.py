@@ -11,6 +11,14 @@ import pytest
 from lerobot_ros_drivers.calibration.files import MotorCalibration, load_calibration, sim_calibration_path
 from lerobot_ros_drivers.feetech.emulator import PtyServoBus, ServoBusEmulator, so_arm_servos
 
+TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def test_data() -> Path:
+    """Fixed reference data of these tests (FK golden poses, a LeRobot calibration file): see data/README.md."""
+    return TEST_DATA
+
 
 @dataclass
 class EmulatedArm:

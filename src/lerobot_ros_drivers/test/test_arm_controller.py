@@ -200,6 +200,9 @@ def test_streamed_positions_reject_bad_input():
         ctl.submit_positions(["a"], [math.nan], now=0.0)
     with pytest.raises(TrajectoryError, match="2 joint names but 1 positions"):
         ctl.submit_positions(["a", "b"], [0.0], now=0.0)
+    with pytest.raises(TrajectoryError, match="joint 'b' is named twice") as error:  # not "the last one wins"
+        ctl.submit_positions(["b", "a", "b"], [0.1, 0.0, 0.2], now=0.0)
+    assert error.value.code == INVALID_JOINTS
 
 
 def test_stream_preempts_trajectory_goal():

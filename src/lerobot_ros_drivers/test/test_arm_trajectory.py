@@ -34,7 +34,11 @@ def command(points, names=JOINTS, start=0.0):
         (command([(1.0, [0, 0, 0])], names=()), INVALID_JOINTS, "no joint_names"),
         (command([(1.0, [0, 0, 0])], names=("a", "b", "x")), INVALID_JOINTS, "unknown joint(s) 'x'"),
         (command([(1.0, [0, 0])], names=("a", "b")), INVALID_JOINTS, "missing joint(s) 'c'"),
-        (command([(1.0, [0, 0, 0])], names=("a", "a", "b")), INVALID_JOINTS, "duplicate joint names: a"),
+        (
+            command([(1.0, [0, 0, 0])], names=("a", "a", "b")),
+            INVALID_JOINTS,
+            "joint 'a' is named twice in the trajectory",
+        ),
         (command([]), INVALID_GOAL, "no points"),
         (command([(1.0, [0, math.nan, 0])]), INVALID_GOAL, "positions of joint 'b' is nan"),
         (command([(1.0, [0, 0, math.inf])]), INVALID_GOAL, "positions of joint 'c' is inf"),

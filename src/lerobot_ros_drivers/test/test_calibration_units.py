@@ -27,19 +27,19 @@ from lerobot_ros_drivers.calibration import (
 RAW_SAMPLES = [0, 1, 750, 851, 2047, 2048, 2075, 2999, 3400, 3401, 4095]
 
 
-def reference_calibration(shared_reference: Path) -> dict[str, MotorCalibration]:
-    return load_calibration(shared_reference / "calibration" / "robots" / "so_follower" / "my_follower.json")
+def reference_calibration(test_data: Path) -> dict[str, MotorCalibration]:
+    return load_calibration(test_data / "calibration" / "robots" / "so_follower" / "my_follower.json")
 
 
-def test_reads_the_reference_lerobot_file(shared_reference: Path) -> None:
-    calibration = reference_calibration(shared_reference)
+def test_reads_the_reference_lerobot_file(test_data: Path) -> None:
+    calibration = reference_calibration(test_data)
     assert list(calibration) == list(SO_ARM_JOINTS)
     assert calibration["shoulder_pan"] == MotorCalibration(1, 0, -1456, 750, 3400)
     assert calibration["wrist_roll"] == MotorCalibration(5, 0, -1200, 0, 4095)
 
 
-def test_save_load_round_trip_is_byte_identical_to_lerobot_layout(shared_reference: Path, tmp_path: Path) -> None:
-    source = shared_reference / "calibration" / "robots" / "so_follower" / "my_follower.json"
+def test_save_load_round_trip_is_byte_identical_to_lerobot_layout(test_data: Path, tmp_path: Path) -> None:
+    source = test_data / "calibration" / "robots" / "so_follower" / "my_follower.json"
     target = tmp_path / "robots" / "so_follower" / "copy.json"
     save_calibration(target, load_calibration(source))
     assert target.read_text() == source.read_text()  # LeRobot writes json indent=4, no trailing newline
@@ -96,8 +96,8 @@ def test_shipped_sim_calibrations_load() -> None:
         sim_calibration_path("leader", robot="so999")
 
 
-def test_units_by_formula(shared_reference: Path) -> None:
-    codec = JointCodec(reference_calibration(shared_reference))
+def test_units_by_formula(test_data: Path) -> None:
+    codec = JointCodec(reference_calibration(test_data))
     mid = np.array([2075, 2050, 2000, 2025, 2047.5, 2700])
     raw = np.array([2075, 2050 + 4095 // 4, 2000, 2025, 0, 3400])
     lerobot = codec.raw_to_lerobot(raw)
@@ -112,8 +112,8 @@ def test_units_by_formula(shared_reference: Path) -> None:
     assert (codec.lower_limits_rad[5], codec.upper_limits_rad[5]) == GRIPPER_LIMITS_RAD
 
 
-def test_radians_round_trip_to_the_nearest_step_and_clamp(shared_reference: Path) -> None:
-    codec = JointCodec(reference_calibration(shared_reference))
+def test_radians_round_trip_to_the_nearest_step_and_clamp(test_data: Path) -> None:
+    codec = JointCodec(reference_calibration(test_data))
     rng = np.random.default_rng(0)
     for _ in range(200):
         raw = rng.integers(codec.range_min, codec.range_max + 1)
@@ -126,8 +126,8 @@ def test_radians_round_trip_to_the_nearest_step_and_clamp(shared_reference: Path
         codec.radians_to_raw([0, 0, 0])
 
 
-def test_lerobot_radians_conversions_are_inverse(shared_reference: Path) -> None:
-    codec = JointCodec(reference_calibration(shared_reference))
+def test_lerobot_radians_conversions_are_inverse(test_data: Path) -> None:
+    codec = JointCodec(reference_calibration(test_data))
     values = np.array([-30.0, 12.5, 90.0, -45.0, 170.0, 37.0])
     np.testing.assert_allclose(codec.radians_to_lerobot(codec.lerobot_to_radians(values)), values)
 

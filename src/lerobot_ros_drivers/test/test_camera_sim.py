@@ -15,9 +15,9 @@ from lerobot_ros_drivers.cameras.sim import RobotModel, SimCameraConfig, SimCame
 POSE = {"shoulder_pan": 0.5, "shoulder_lift": -0.8, "elbow_flex": 0.9, "wrist_flex": 0.4, "gripper": 1.2}
 
 
-def test_urdf_chain_reproduces_the_fk_golden_poses(shared_reference) -> None:
+def test_urdf_chain_reproduces_the_fk_golden_poses(test_data) -> None:
     """The renderer's own numpy FK over the package URDF puts the gripper where placo does."""
-    golden = json.loads((shared_reference / "so101_fk_golden.json").read_text())
+    golden = json.loads((test_data / "so101_fk_golden.json").read_text())
     model = RobotModel.from_urdf()
     for sample in golden["samples"]:
         pose = model.link_poses(sample["q_rad"])["gripper_frame_link"]

@@ -22,8 +22,8 @@ def rotation_angle(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.arctan2(np.linalg.norm(skew), (np.trace(r) - 1) / 2))
 
 
-def test_so101_reproduces_golden_forward_kinematics(shared_reference):
-    golden = json.loads((shared_reference / "so101_fk_golden.json").read_text())
+def test_so101_reproduces_golden_forward_kinematics(test_data):
+    golden = json.loads((test_data / "so101_fk_golden.json").read_text())
     assert golden["joint_order"] == ARM
     kinematics = ArmKinematics(urdf_path("so101"), ARM)
     assert len(golden["samples"]) == 41

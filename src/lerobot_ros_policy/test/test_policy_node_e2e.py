@@ -92,6 +92,17 @@ def test_policy_node_e2e_follower_executes_chunks_without_gaps(
         timeout=120,
     )
     ros_probe.wait_until(lambda: len(chunks) >= 8, timeout=150, message="fewer than 8 chunks:\n" + graph.describe())
+    # Trajectories and controller states come on their own topics: wait until the follower has run
+    # past the 8th trajectory's start rather than assume they arrived with the chunks.
+    ros_probe.wait_until(
+        lambda: (
+            len(trajectories) >= 8
+            and states
+            and stamp_ns(states[-1].header.stamp) > stamp_ns(trajectories[7].header.stamp)
+        ),
+        timeout=60,
+        message="the follower's controller_state did not pass the 8th trajectory",
+    )
     graph.check_alive()
     published = list(trajectories)
     samples = list(states)

@@ -141,12 +141,15 @@ def test_policy_node_publishes_timed_chunks_and_obeys_services(checkpoint, tmp_p
         ros_probe.wait_until(lambda: len(chunks) >= 4, timeout=90, message="fewer than 4 chunks:\n" + graph.describe())
 
         # The trajectory is the chunk: same stamp, joints by name, k * dt timing, radians.
-        by_stamp = {(c.header.stamp.sec, c.header.stamp.nanosec): c for c in chunks}
+        def pairs() -> list[tuple[JointTrajectory, ActionChunk]]:
+            by_stamp = {(c.header.stamp.sec, c.header.stamp.nanosec): c for c in list(chunks)}
+            found = [(t, by_stamp.get((t.header.stamp.sec, t.header.stamp.nanosec))) for t in list(trajectories)]
+            return [(t, c) for t, c in found if c is not None]
+
+        # A chunk and its trajectory arrive on two topics: wait for both rather than assume an order.
+        ros_probe.wait_until(lambda: len(pairs()) >= 3, timeout=60, message="fewer than 3 chunk/trajectory pairs")
         matched = 0
-        for trajectory in list(trajectories):
-            chunk = by_stamp.get((trajectory.header.stamp.sec, trajectory.header.stamp.nanosec))
-            if chunk is None:
-                continue
+        for trajectory, chunk in pairs():
             matched += 1
             assert list(trajectory.joint_names) == support.JOINTS == list(chunk.names)
             positions = np.array([p.positions for p in trajectory.points])
@@ -162,21 +165,22 @@ def test_policy_node_publishes_timed_chunks_and_obeys_services(checkpoint, tmp_p
         # every chunk starts on the node's control-step grid
         assert all((b - starts[0]) % DT_NS == 0 for b in starts[1:])
         assert [c.chunk_index for c in chunks[:4]] == [1, 2, 3, 4]
-        ros_probe.wait_until(lambda: statuses and statuses[-1].state == "running", timeout=10)
+        ros_probe.wait_until(lambda: statuses and statuses[-1].state == "running", timeout=60)
         status = statuses[-1]
         assert status.policy_type == "act" and status.task == "pick the cube"
         assert status.latency_p50 > 0.0 and status.delay_steps >= 1
 
         # Pause: holds, no more chunks; resume: chunks again; reset: counter restarts.
         assert ros_probe.call_service("/policy/pause", Trigger).success
-        ros_probe.wait_until(lambda: statuses[-1].state == "paused", timeout=10)
+        ros_probe.wait_until(lambda: statuses[-1].state == "paused", timeout=60)
         paused_at = len(chunks)
-        ros_probe.wait_until(lambda: statuses[-1].state == "paused" and statuses[-1].queue_depth == 0, timeout=10)
+        ros_probe.wait_until(lambda: statuses[-1].state == "paused" and statuses[-1].queue_depth == 0, timeout=60)
         assert len(chunks) <= paused_at + 1  # at most one that was already being published
         assert ros_probe.call_service("/policy/reset", Trigger).success
         assert ros_probe.call_service("/policy/resume", Trigger).success
         ros_probe.wait_until(lambda: len(chunks) > paused_at + 1, timeout=60, message=graph.describe())
-        assert chunks[-1].chunk_index <= 2
+        # The first chunk after the reset, however many came since: its counter restarted.
+        assert chunks[paused_at + 1].chunk_index <= 2
 
         # A non-finite joint state is a broken observation: the node holds and says why.
         joints.nan.set()

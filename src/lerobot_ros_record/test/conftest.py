@@ -12,6 +12,7 @@ import pytest
 from geometry_msgs.msg import WrenchStamped
 from rclpy.serialization import serialize_message
 from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
 from sensor_msgs.msg import Image, JointState
 
 from lerobot_ros_core.node.stamps import time_from_nanoseconds
@@ -99,11 +100,14 @@ def write_bag(
     custom_data: dict[str, str] | None = None,
     types: dict[str, str] | None = None,
 ) -> Path:
-    """Write (topic, log time, rclpy message or CDR bytes) records as a rosbag2 bag."""
-    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    """Write (topic, log time, rclpy message or CDR bytes) records as a rosbag2 bag ("mcap-zstd": compressed chunks)."""
+    plugin = StoragePlugin.SQLITE3 if storage == "sqlite3" else StoragePlugin.MCAP
     store = typestore()
     connections: dict[str, Any] = {}
-    with Writer(path, version=9, storage_plugin=plugin) as writer:
+    writer = Writer(path, version=9, storage_plugin=plugin)
+    if storage == "mcap-zstd":
+        writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+    with writer:
         for key, value in (custom_data or {}).items():
             writer.set_custom_data(key, value)
         for topic, log_time, msg in records:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from std_msgs.msg import String
 
@@ -98,23 +101,84 @@ def test_bag_damaged_message_keeps_earlier_episodes(tmp_path, small_contract_pat
     assert loaded["episodes"] == 1 and loaded["lengths"] == [14]
 
 
-def test_bag_truncated_mcap_is_refused_before_writing(tmp_path, small_contract_path, tools):
+def _episode_bag(tmp_path: Path, tools, storage: str) -> Path:
+    """6 s of data with three recorded episodes: [0.2, 1.8], [2.2, 3.5] and [4.4, 5.0] s."""
+    records = tools.synthetic_stream(S, 6.0)
+    for index, (start, end) in enumerate([(0.2, 1.8), (2.2, 3.5), (4.4, 5.0)]):
+        records.append(("/recorder/episode_events", S + int(start * S), event(0, index, 0, f"task {index}")))
+        records.append(("/recorder/episode_events", S + int(end * S), event(1, index, 0)))
+    return tools.write_bag(tmp_path / f"intact_{storage}", sorted(records, key=lambda r: r[1]), storage)
+
+
+CUTS = {  # where a crash cuts the storage file (fraction of its bytes, or bytes off its end) → what remains
+    "inside-episode-2": (0.45, 1, True),  # 2.6-3.2 s: the second episode lost its END event
+    # 3.8-4.1 s; zstd chunks decode in blocks of ~0.4 s of this data
+    "between-episodes": ({"mcap": 0.64, "mcap-zstd": 0.62, "sqlite3": 0.64}, 2, False),
+    "after-last-episode": (0.95, 3, False),
+    "torn-last-page": (-100, 3, False),  # MCAP: summary and footer gone; sqlite3: last page torn
+}
+
+
+@pytest.mark.parametrize("storage", ["mcap", "mcap-zstd", "sqlite3"])
+@pytest.mark.parametrize(("cut", "complete", "cut_episode"), CUTS.values(), ids=CUTS.keys())
+def test_bag_crashed_recording_yields_its_complete_episodes(
+    tmp_path, small_contract_path, tools, storage, cut, complete, cut_episode
+):
+    """A recording cut short (by bytes, or in its last 100 bytes) as a crash leaves it: no summary, torn pages."""
     contract = load_contract(small_contract_path)
-    bad = tools.write_bag(tmp_path / "bad", tools.synthetic_stream(S, 1.0), "mcap")
-    mcap = next(bad.glob("*.mcap"))
+    intact = _episode_bag(tmp_path, tools, storage)
+    expected = convert_bags([intact], contract, tmp_path / "ds_intact", "local/ds", writer_config=h264(contract))
+    assert len(expected.episodes) == 3 and not expected.warnings
+    crashed = tmp_path / "crashed"
+    shutil.copytree(intact, crashed)
+    storage_file = next(p for p in crashed.iterdir() if p.suffix in (".mcap", ".db3"))
+    data = storage_file.read_bytes()
+    cut = cut[storage] if isinstance(cut, dict) else cut
+    storage_file.write_bytes(data[: int(len(data) * cut) if cut > 0 else len(data) + cut])
+    if cut < 0.9:
+        (crashed / "metadata.yaml").unlink()  # a crashed recorder never wrote it
+    lines = []
+    result = convert_bags(
+        [crashed], contract, tmp_path / "ds", "local/ds", writer_config=h264(contract), log=lines.append
+    )
+    assert [(e.frames, e.summary.task) for e in result.episodes] == [
+        (e.frames, e.summary.task) for e in expected.episodes[:complete]
+    ]
+    where = r"row \d+" if storage == "sqlite3" else r"byte \d+"
+    assert len(result.warnings) == 1, result.warnings
+    assert re.search(rf"crashed is damaged: {storage_file.name}: reading stopped at {where} \(.+\)", result.warnings[0])
+    assert any(line.startswith("warning: bag ") for line in lines)
+    assert any("cut short by the bag's damage" in s for s in result.skipped) == cut_episode
+    mine = pq.read_table(tmp_path / "ds" / "data" / "chunk-000" / "file-000.parquet")
+    reference = pq.read_table(tmp_path / "ds_intact" / "data" / "chunk-000" / "file-000.parquet")
+    assert mine.equals(reference.slice(0, mine.num_rows))
+
+
+def test_bag_crashed_recording_cli_warns_and_succeeds(tmp_path, small_contract_path, tools):
+    bag = tools.write_bag(tmp_path / "bag", tools.synthetic_stream(S, 2.0), "mcap")
+    mcap = next(bag.glob("*.mcap"))
     mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])
-    with pytest.raises(BagError, match=r"bad (cannot be opened|is truncated or corrupt)"):
-        convert_bags([bad], contract, tmp_path / "ds", "local/ds", writer_config=h264(contract), log=print)
-    assert not (tmp_path / "ds" / "data").exists()
+    cli = "import sys; from lerobot_ros_bringup.cli import main; sys.exit(main())"
+    command = [sys.executable, "-c", cli, "bag2dataset", str(bag), "--contract", str(small_contract_path)]
+    command += ["--output", str(tmp_path / "ds"), "--codec", "h264", "--task", "t", "--no-progress"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"warning: bag .*bag is damaged: bag\.mcap: reading stopped at byte \d+", done.stderr)
+    assert "1 episode(s) written" in done.stdout
 
 
-def test_bag_truncated_sqlite_reports_clear_error(tmp_path, small_contract_path, tools):
+def test_bag_unreadable_sqlite_reports_clear_error(tmp_path, small_contract_path, tools):
     contract = load_contract(small_contract_path)
     bad = tools.write_bag(tmp_path / "bad", tools.synthetic_stream(S, 2.0), "sqlite3")
     db = next(bad.glob("*.db3"))
-    db.write_bytes(db.read_bytes()[:8192])
-    with pytest.raises(BagError, match=r"bad"):
+    db.write_bytes(db.read_bytes()[:8192])  # not even the topics table is left
+    with pytest.raises(BagError, match=r"bad cannot be opened"):
         convert_bags([bad], contract, tmp_path / "ds", "local/ds", writer_config=h264(contract), log=print)
+    mcap = tools.write_bag(tmp_path / "bad_mcap", tools.synthetic_stream(S, 2.0), "mcap")
+    next(mcap.glob("*.mcap")).write_bytes(b"not an mcap file")
+    with pytest.raises(BagError, match=r"bad_mcap cannot be opened"):
+        convert_bags([mcap], contract, tmp_path / "ds2", "local/ds", writer_config=h264(contract), log=print)
+    assert not (tmp_path / "ds2" / "data").exists()
 
 
 def test_bag_contract_topic_mismatch(tmp_path, small_contract_path, tools):

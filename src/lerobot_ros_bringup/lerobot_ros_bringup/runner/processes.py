@@ -100,7 +100,9 @@ class GraphRunner:
         self._output = output if output is not None else sys.stdout
         self._env = dict(os.environ if env is None else env)
         self._output_lock = threading.Lock()
-        self._stop_requested = threading.Event()
+        # A plain flag, not a threading.Event: the signal handler sets it, and a handler that takes a
+        # lock deadlocks when a second signal (timeout signals the child, then its group) interrupts it.
+        self._stop_requested = False
         self._parameter_dir = Path(tempfile.mkdtemp(prefix="lerobot_ros_params_"))
         self.processes: list[NodeProcess] = []
         self.failure: str | None = None
@@ -136,7 +138,7 @@ class GraphRunner:
 
     def poll(self) -> bool:
         """True while the graph should keep running; records why it stopped otherwise."""
-        if self._stop_requested.is_set():
+        if self._stop_requested:
             return False
         for node in self.exited():
             code = node.process.returncode
@@ -169,12 +171,12 @@ class GraphRunner:
         return 0
 
     def request_stop(self, *_: object) -> None:
-        """Signal handler: ask the wait loop to stop the graph."""
-        self._stop_requested.set()
+        """Signal handler: ask the wait loop to stop the graph. Sets a flag only: no lock, no I/O."""
+        self._stop_requested = True
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGINT, then SIGTERM, then SIGKILL to each still-running process group."""
-        self._stop_requested.set()
+        self._stop_requested = True
         for sig, grace in ((signal.SIGINT, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
             running = [node for node in self.processes if node.process.poll() is None]
             if not running:

@@ -1,6 +1,9 @@
 """QoS profiles used across the suite.
 
-Sensors publish best effort (the sensor-data profile). Subscribers that must see every message
+Sensors (cameras, force) publish best effort (the sensor-data profile). Robot state
+(`joint_states`, `controller_state`) is published reliable, as ros2_control's
+joint_state_broadcaster does, so that a subscriber with the default QoS (reliable, depth 10), as
+most user code has, receives it. Subscribers that must see every message
 (recorder, policy observations) take a best-effort profile with a deep queue: it matches both
 best-effort and reliable publishers, whereas a reliable subscriber receives nothing from a
 best-effort publisher, silently. `check_publisher_compatibility` finds such mismatches to warn about.
@@ -18,6 +21,14 @@ from rclpy.qos import (
 
 SENSOR_QOS: QoSProfile = qos_profile_sensor_data
 """Sensor publishers: best effort, keep last 5, volatile."""
+
+STATE_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+"""Robot state (joint_states, controller_state): reliable, like joint_state_broadcaster (system default QoS)."""
 
 COMMAND_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,

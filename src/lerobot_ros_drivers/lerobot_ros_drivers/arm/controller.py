@@ -23,6 +23,7 @@ from enum import Enum
 
 import numpy as np
 
+from lerobot_ros_core.messages.joints import duplicate_joints
 from lerobot_ros_drivers.arm.interpolation import JointSample
 from lerobot_ros_drivers.arm.safety import LimitResult, SafetyLimiter, Watchdog
 from lerobot_ros_drivers.arm.tolerances import GoalState, GoalStatus, JointTolerance, Tolerances, evaluate
@@ -147,6 +148,9 @@ class ArmController:
         """
         if len(names) != len(positions):
             raise TrajectoryError(f"{len(names)} joint names but {len(positions)} positions", INVALID_JOINTS)
+        duplicates = duplicate_joints(names, "joint command")
+        if duplicates:
+            raise TrajectoryError(duplicates, INVALID_JOINTS)
         unknown = [n for n in names if n not in self.joint_names]
         if unknown:
             raise TrajectoryError(

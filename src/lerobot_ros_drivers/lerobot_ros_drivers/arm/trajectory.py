@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lerobot_ros_core.messages.joints import duplicate_joints
 from lerobot_ros_drivers.arm.interpolation import JointSample, cubic, linear, quintic
 
 # FollowJointTrajectory result codes (control_msgs), so errors map onto action results directly.
@@ -87,9 +88,9 @@ def validate(command: TrajectoryCommand, controller_joints: Sequence[str], allow
     names = list(command.joint_names)
     if not names:
         raise TrajectoryError("trajectory has no joint_names", INVALID_JOINTS)
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = duplicate_joints(names, "trajectory")
     if duplicates:
-        raise TrajectoryError(f"duplicate joint names: {', '.join(duplicates)}", INVALID_JOINTS)
+        raise TrajectoryError(duplicates, INVALID_JOINTS)
     unknown = [n for n in names if n not in controller_joints]
     if unknown:
         raise TrajectoryError(

@@ -34,7 +34,7 @@ from lerobot_ros_core.node.companion import CompanionNode
 from lerobot_ros_core.node.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
 from lerobot_ros_core.node.node_main import run_node
 from lerobot_ros_core.node.params import declare_parameters, param
-from lerobot_ros_core.node.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
+from lerobot_ros_core.node.qos import COMMAND_QOS, LATCHED_QOS, STATE_QOS
 from lerobot_ros_core.node.stamps import to_seconds
 from lerobot_ros_drivers.arm.bus_session import ArmBusConfig, BusSession
 from lerobot_ros_drivers.arm.controller import ArmController, ControllerConfig, ControlOutput, VelocityEstimator
@@ -116,12 +116,13 @@ class FollowerNode(Node):
         self.velocity = VelocityEstimator()
         self.rejected = 0
         self.last_rejection = ""
+        self.told_not_connected = False
         self.loop_rate = 0.0
         self.telemetry = None
 
         self.diagnostics = DiagnosticsReporter(self, hardware_id=cfg.port)
-        self.state_pub = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
-        self.controller_state_pub = self.create_publisher(JointTrajectoryControllerState, "controller_state", 10)
+        self.state_pub = self.create_publisher(JointState, "joint_states", STATE_QOS)
+        self.controller_state_pub = self.create_publisher(JointTrajectoryControllerState, "controller_state", STATE_QOS)
         self.motor_pub = self.create_publisher(MotorStates, "motor_states", 10)
         if cfg.publish_robot_description:
             self.description_pub = self.create_publisher(String, "robot_description", LATCHED_QOS)
@@ -264,9 +265,21 @@ class FollowerNode(Node):
     # --- commands (executor threads) ------------------------------------------------------------
 
     def _reject(self, source: str, error: Exception) -> None:
+        """Count and report a rejected command; streams (up to one message per tick) are logged throttled."""
         self.rejected += 1
         self.last_rejection = f"{source}: {error}"
-        self.get_logger().error(f"rejected {source}: {error}")
+        if self.controller is None:  # commands that come before the bus is up: say so once, count the rest
+            if not self.told_not_connected:
+                self.told_not_connected = True
+                self.get_logger().warn(
+                    f"{source} arrive before the arm is connected "
+                    f"({self.session.counters.last_error or 'connecting'}); they are rejected until it is "
+                    "(diagnostics count them: rejected_commands)"
+                )
+        elif source in ("joint_commands", "joint_trajectory"):
+            self.get_logger().error(f"rejected {source}: {error}", throttle_duration_sec=2.0)
+        else:
+            self.get_logger().error(f"rejected {source}: {error}")
 
     def _submit(self, command: TrajectoryCommand, token: object = None, tolerances=None) -> None:
         with self.lock:

@@ -16,7 +16,7 @@ from sensor_msgs.msg import JointState
 from lerobot_ros_core.node.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
 from lerobot_ros_core.node.node_main import run_node
 from lerobot_ros_core.node.params import declare_parameters, param
-from lerobot_ros_core.node.qos import SENSOR_QOS
+from lerobot_ros_core.node.qos import STATE_QOS
 from lerobot_ros_drivers.arm.bus_session import ArmBusConfig, BusSession
 from lerobot_ros_drivers.arm.controller import VelocityEstimator
 from lerobot_ros_drivers.calibration.files import LEADER_NAMES
@@ -37,7 +37,7 @@ class LeaderNode(Node):
         self.joint_names = list(SO_ARM_JOINTS)
         path, self.session = BusSession.open(cfg, "teleoperators", LEADER_NAMES, self.joint_names)
         self.bus = self.session.bus
-        self.publisher = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
+        self.publisher = self.create_publisher(JointState, "joint_states", STATE_QOS)
         self.diagnostics = DiagnosticsReporter(self, hardware_id=cfg.port, period_s=cfg.diagnostics_period)
         self.velocity = VelocityEstimator()
         self.loop_rate = 0.0

@@ -14,6 +14,7 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
+from lerobot_ros_core.messages.joints import duplicate_joints
 from lerobot_ros_core.node.diagnostics import OK, WARN, DiagnosticsReporter
 from lerobot_ros_core.node.node_main import run_node
 from lerobot_ros_core.node.params import declare_parameters, param
@@ -74,6 +75,9 @@ class TeleopNode(Node):
     def _on_leader(self, msg: JointState) -> None:
         leader = dict(zip(msg.name, msg.position, strict=False))
         try:
+            duplicates = duplicate_joints(msg.name, "leader's JointState")
+            if duplicates:
+                raise MappingError(duplicates)
             if self.ee is None:
                 names = list(self.config.joints)
                 positions = pick(leader, names)

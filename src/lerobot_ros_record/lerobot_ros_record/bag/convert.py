@@ -4,7 +4,10 @@ Episodes: one per bag; or, when a bag holds episode events (`recorder/episode_ev
 lerobot_ros_msgs/EpisodeEvent), the spans between START and END (DISCARD drops one); or, when
 asked, one per message on the task topic. Task text: the argument, else the event's or task
 topic's text, else the bag's metadata (`custom_data: {task: ...}`), else the contract's default.
-A truncated bag ends with a BagError after the episodes before the damage are saved.
+A bag a crash left unfinished (MCAP without summary, torn sqlite3 file) is read up to its damage,
+with a warning saying where reading stopped; its complete episodes are written, and an episode
+cut by the damage (a START without its END) is skipped. A corrupt message in an intact bag ends
+the conversion with a BagError after the episodes before it are saved.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class ConversionResult:
     root: Path
     episodes: list[SavedEpisode] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # why an episode was not written
+    warnings: list[str] = field(default_factory=list)  # damaged bags: where reading stopped
     contract: Contract | None = None
 
 
@@ -55,6 +59,7 @@ class _Span:
     start_ns: int | None
     end_ns: int | None
     task: str | None
+    cut: bool = False  # started, but the bag's damage comes before its END event
 
 
 def dataset_contract(contract: Contract, bags: Sequence[Bag]) -> Contract:
@@ -96,7 +101,8 @@ def _spans(bag: Bag, event_topic: str, task_topic: str | None, split_by_task: bo
                     current.end_ns = stamp
                     spans.append(current)
                 current = None
-        if current is not None:  # started, never ended: the bag stops mid-episode
+        if current is not None:  # started, never ended: the bag stops mid-episode, or is damaged there
+            current.cut = bool(bag.damage)
             spans.append(current)
         return spans
     if split_by_task:
@@ -158,6 +164,10 @@ def convert_bags(
         task_topic = absolute_topic(contract.task_topic) if contract.task_topic else None
         try:
             for bag in bags:
+                for stop in bag.damage:
+                    warning = f"bag {bag.path} is damaged: {stop}; converting the messages before it"
+                    result.warnings.append(warning)
+                    log(f"warning: {warning}")
                 _convert_bag(
                     bag,
                     session,
@@ -200,6 +210,9 @@ def _convert_bag(
     stream = bag.messages(wanted)
     pending: BagMessage | None = None
     for number, span in enumerate(spans):
+        if span.cut:
+            result.skipped.append(f"{bag.path}: episode {number} is cut short by the bag's damage (no END event)")
+            break
         episode_task = task or span.task or fallback_task
         if not episode_task:
             raise BagError(f"bag {bag.path}: no task for episode {number} (give --task, a task topic or bag metadata)")

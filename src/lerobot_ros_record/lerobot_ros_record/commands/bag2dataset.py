@@ -63,6 +63,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"bag2dataset: the episodes saved before the error are in {output}", file=sys.stderr)
         return 1
     bar.close()
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for skipped in result.skipped:
         print(f"skipped: {skipped}", file=sys.stderr)
     for episode in result.episodes:

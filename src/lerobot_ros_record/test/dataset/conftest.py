@@ -40,6 +40,41 @@ print(json.dumps({"len": len(ds), "num_episodes": ds.num_episodes, "fps": ds.fps
 """
 
 
+# Runs in the LeRobot 0.4.4 venv: writes `lerobot_v30_so101_tiny`, the format reference, with LeRobot itself
+# (LeRobotDataset.create -> add_frame -> save_episode -> finalize): robot_type so101_follower, 30 fps,
+# 3 episodes (20, 31, 15 frames), 2 tasks, observation.state/action float32[6] (state_j = offset_j +
+# 5 sin(t + j) in degrees, action = state + 1), two 48x64 video cameras (libsvtav1): front (see
+# `reference_front`) and wrist = 255 - front.
+WRITE_REFERENCE_DATASET = """
+import sys
+import numpy as np
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
+names = [f"{j}.pos" for j in ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")]
+camera = {"dtype": "video", "shape": (48, 64, 3), "names": ["height", "width", "channels"]}
+features = {
+    "observation.state": {"dtype": "float32", "shape": (6,), "names": names},
+    "action": {"dtype": "float32", "shape": (6,), "names": names},
+    "observation.images.front": camera,
+    "observation.images.wrist": dict(camera),
+}
+ds = LeRobotDataset.create("lerobot_ros/reference", fps=30, features=features, root=sys.argv[1],
+                           robot_type="so101_follower")
+offsets = np.array([10.0, -20.0, 30.0, 40.0, 0.0, 25.0])
+episodes = [(20, "pick the cube"), (31, "place the cube in the box"), (15, "pick the cube")]
+for episode, (length, task) in enumerate(episodes):
+    for k in range(length):
+        state = (offsets + 5 * np.sin(k / 30 + np.arange(6))).astype(np.float32)
+        front = np.zeros((48, 64, 3), np.uint8)
+        front[..., 0] = (k * 8) % 256
+        front[..., 1] = 60 * episode
+        front[:, (2 * k) % 64, :] = 255
+        ds.add_frame({"observation.state": state, "action": state + 1, "observation.images.front": front,
+                      "observation.images.wrist": 255 - front, "task": task})
+    ds.save_episode()
+ds.finalize()
+"""
+
+
 @dataclass
 class Loaded:
     """What LeRobot 0.4.4 returned for a dataset: per-item arrays and the metadata it read."""
@@ -83,7 +118,7 @@ class ReferenceEpisodes:
 
 
 def reference_front(episode: int, frame_index: int, height: int = 48, width: int = 64) -> np.ndarray:
-    """The front camera of the reference dataset (see shared/reference/README.md)."""
+    """The front camera of the reference dataset (`WRITE_REFERENCE_DATASET`)."""
     image = np.zeros((height, width, 3), np.uint8)
     image[..., 0] = (frame_index * 8) % 256
     image[..., 1] = 60 * episode
@@ -91,9 +126,19 @@ def reference_front(episode: int, frame_index: int, height: int = 48, width: int
     return image
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests of the generated reference dataset need the LeRobot venv: mark them `reference`."""
+    for item in items:
+        if "reference_dataset" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.reference)
+
+
 @pytest.fixture(scope="session")
-def reference_dataset(shared_reference: Path) -> Path:
-    return shared_reference / "lerobot_v30_so101_tiny"
+def reference_dataset(run_reference: Callable, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`lerobot_v30_so101_tiny`, written by LeRobot 0.4.4 once per test run."""
+    root = tmp_path_factory.mktemp("reference") / "lerobot_v30_so101_tiny"
+    run_reference(WRITE_REFERENCE_DATASET, str(root))
+    return root
 
 
 @pytest.fixture(scope="session")
