@@ -14,13 +14,13 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
+from lerobot_ros_core.kinematics.placo_kinematics import ArmKinematics
 from lerobot_ros_core.node.diagnostics import OK, WARN, DiagnosticsReporter
 from lerobot_ros_core.node.node_main import run_node
 from lerobot_ros_core.node.params import declare_parameters, param
 from lerobot_ros_core.node.qos import COMMAND_QOS, subscriber_qos
 from lerobot_ros_drivers.description import urdf_text
 from lerobot_ros_drivers.feetech.arm_bus import SO_ARM_JOINTS
-from lerobot_ros_drivers.kinematics.placo_kinematics import ArmKinematics
 from lerobot_ros_drivers.teleop.mapping import EndEffectorTeleop, MappingError, Workspace, pick
 
 ARM_JOINTS = [j for j in SO_ARM_JOINTS if j != "gripper"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lerobot_ros_drivers.kinematics.placo_kinematics import ArmKinematics
+from lerobot_ros_core.kinematics.placo_kinematics import ArmKinematics
 
 
 class MappingError(ValueError):
