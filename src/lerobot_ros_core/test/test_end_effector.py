@@ -92,7 +92,7 @@ def test_targets_are_clipped_to_the_workspace_and_step_limited():
     np.testing.assert_allclose(solver.forward(joints[-1])[:3], [0.2, 0.1, 0.2], atol=limits.tolerance)
     outside = far.copy()
     outside[:3] = [0.9, 0.0, 0.2]
-    clipped = solver.solve(outside, joints[-1], previous=np.array([0.3, 0.0, 0.2]))
+    clipped = solver.solve(outside, joints[-1], previous=np.concatenate([[0.3, 0.0, 0.2], far[3:]]))
     assert clipped.clipped
     np.testing.assert_allclose(clipped.target[:3], [0.3, 0.0, 0.2])
 
@@ -168,3 +168,14 @@ def test_contract_ee_stream_feature_renames_and_unrecorded_sources():
 def test_contract_ee_errors_name_the_setting(ee, match):
     with pytest.raises(ContractError, match=match):
         parse_contract(contract_with_ee(**{"observation.ee_state": {"ee": ee}}))
+
+
+def test_orientation_turns_at_most_the_max_rotation_step(solver):
+    seed = np.zeros(5)
+    start = solver.forward(seed)
+    turned = start.copy()
+    turned[3:] = rotvec_from_matrix(matrix_from_rotvec(start[3:]) @ matrix_from_rotvec([0.0, 0.0, 1.0]))
+    result = solver.solve(turned, seed)
+    relative = matrix_from_rotvec(start[3:]).T @ matrix_from_rotvec(result.target[3:])
+    assert np.linalg.norm(rotvec_from_matrix(relative)) == pytest.approx(solver.limits.max_rotation_step)
+    assert result.step_limited

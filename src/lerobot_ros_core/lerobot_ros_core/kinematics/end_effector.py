@@ -78,13 +78,14 @@ class EndEffectorLimits:
     upper: tuple[float, float, float] = (0.5, 0.5, 0.6)
     max_step: float = 0.02
     tolerance: float = 0.01
+    max_rotation_step: float = 0.1  # rad per action: the tool turns gradually too, so no joint jumps
 
     def __post_init__(self) -> None:
         if len(self.lower) != 3 or len(self.upper) != 3:
             raise ValueError(f"workspace bounds need 3 values each, got {list(self.lower)} and {list(self.upper)}")
         if any(lo > hi for lo, hi in zip(self.lower, self.upper, strict=True)):
             raise ValueError(f"workspace lower bound {list(self.lower)} exceeds upper bound {list(self.upper)}")
-        if self.max_step <= 0 or self.tolerance <= 0:
+        if self.max_step <= 0 or self.tolerance <= 0 or self.max_rotation_step <= 0:
             raise ValueError(f"max EE step ({self.max_step}) and IK tolerance ({self.tolerance}) must be positive")
 
 
@@ -113,7 +114,7 @@ class EndEffectorSolver:
         return pose_to_vector(self.kinematics.forward(joints))
 
     def solve(self, target: Sequence[float], seed: Sequence[float], previous: np.ndarray | None = None) -> SolvedTarget:
-        """Joints for one target; `previous` is the last target position (None: the seed's tool position).
+        """Joints for one target; `previous` is the last target vector (None: the seed's tool pose).
 
         Raises UnreachableTargetError when IK leaves the tool farther than `tolerance` from the bounded target.
         """
@@ -122,15 +123,23 @@ class EndEffectorSolver:
             raise UnreachableTargetError(f"EE target must be 6 finite values, got {vector.tolist()}")
         seed = np.asarray(seed, dtype=np.float64)
         if previous is None:
-            previous = self.kinematics.forward(seed)[:3, 3]
+            previous = pose_to_vector(self.kinematics.forward(seed))
         position = np.clip(vector[:3], self._lower, self._upper)
         clipped = bool(np.any(position != vector[:3]))
-        step = position - previous
+        step = position - previous[:3]
         distance = float(np.linalg.norm(step))
         step_limited = distance > self.limits.max_step
         if step_limited:
-            position = previous + step * (self.limits.max_step / distance)
-        bounded = np.concatenate([position, vector[3:]])
+            position = previous[:3] + step * (self.limits.max_step / distance)
+        rotation_before = matrix_from_rotvec(previous[3:6])
+        turn = rotvec_from_matrix(rotation_before.T @ matrix_from_rotvec(vector[3:6]))
+        angle = float(np.linalg.norm(turn))
+        rotation = vector[3:6]
+        if angle > self.limits.max_rotation_step:
+            step_limited = True
+            partial = matrix_from_rotvec(turn * (self.limits.max_rotation_step / angle))
+            rotation = rotvec_from_matrix(rotation_before @ partial)
+        bounded = np.concatenate([position, rotation])
         joints = self.kinematics.inverse(vector_to_pose(bounded), seed=seed)
         error = float(np.linalg.norm(self.kinematics.forward(joints)[:3, 3] - position))
         if error > self.limits.tolerance:
@@ -154,7 +163,7 @@ class EndEffectorSolver:
                 result = self.solve(target, joints, previous)
             except UnreachableTargetError as error:
                 raise UnreachableTargetError(f"action {index} of {len(targets)}: {error}") from None
-            joints, previous = result.joints, result.target[:3]
+            joints, previous = result.joints, result.target
             rows.append(joints)
             solved.append(result)
         return np.array(rows).reshape(len(rows), len(joints)), solved
