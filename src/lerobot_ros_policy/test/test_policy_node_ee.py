@@ -96,16 +96,25 @@ def test_ee_policy_drives_the_simulated_arm_with_bounded_ee_steps(tmp_path, ros_
         topics=["/policy/status", "/follower/joint_states", "/cameras/front/image_raw"],
         timeout=120,
     )
-    ros_probe.wait_until(lambda: len(chunks) >= 6, timeout=150, message="fewer than 6 chunks:\n" + graph.describe())
+    try:
+        ros_probe.wait_until(lambda: len(chunks) >= 6, timeout=150)
+    except AssertionError:
+        pytest.fail(f"fewer than 6 chunks ({statuses[-1] if statuses else 'no status'}):\n{graph.describe()}")
     graph.check_alive()
     kinematics = ArmKinematics(SO101_URDF, ARM)
     published = [t for t in list(trajectories) if len(t.points) > 1]
     assert published and all(list(t.joint_names) == support.JOINTS for t in published)
+    largest = 0.0
     for trajectory in published:
         tool = np.array([kinematics.forward(p.positions[:5])[:3, 3] for p in trajectory.points])
         steps = np.linalg.norm(np.diff(tool, axis=0), axis=1)
+        largest = max(largest, steps.max())
         assert steps.max() <= MAX_STEP + 2 * TOLERANCE, f"EE step {steps.max():.4f} m"
         assert np.all(tool >= np.array(WORKSPACE[0]) - TOLERANCE) and np.all(tool <= np.array(WORKSPACE[1]) + TOLERANCE)
     first, last = np.array(states[0].position), np.array(states[-1].position)
     assert np.abs(last - first)[:5].max() > 0.01, "the follower did not move"
     assert statuses[-1].state in ("running", "holding"), statuses[-1]
+    print(
+        f"{len(published)} trajectories, largest EE step {largest * 1e3:.2f} mm, follower moved "
+        f"{np.abs(last - first)[:5].max():.3f} rad, last status {statuses[-1].state}: {statuses[-1].message}"
+    )

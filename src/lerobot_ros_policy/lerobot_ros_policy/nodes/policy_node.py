@@ -106,6 +106,7 @@ class PolicyNodeConfig:
     ee_workspace_min: list[float] = param([-0.5, -0.5, -0.1], "EE actions: workspace lower bound x, y, z (m, base)")
     ee_workspace_max: list[float] = param([0.5, 0.5, 0.6], "EE actions: workspace upper bound x, y, z (m, base)")
     ee_max_step: float = param(0.02, "EE actions: max tool displacement per control step (m)", min=1e-4, max=1.0)
+    ee_max_rotation_step: float = param(0.1, "EE actions: max tool rotation per control step (rad)", min=1e-4, max=3.2)
     ee_ik_tolerance: float = param(
         0.01, "EE actions: a target IK misses by more is unreachable: hold (m)", min=1e-4, max=1.0
     )
@@ -152,12 +153,13 @@ class PolicyNode(Node):
                 tuple(config.ee_workspace_max),
                 config.ee_max_step,
                 config.ee_ik_tolerance,
+                config.ee_max_rotation_step,
             ),
             config.ee_orientation_weight,
         )
         self.ee_actions = self.columns if isinstance(self.columns, EndEffectorActions) else None
         self.assembler = ObservationAssembler(self.contract, list(self.runtime.input_features))
-        limits = JointLimits.unlimited(self.columns.dim)
+        limits = JointLimits.unlimited(len(self.columns.joints))
         if config.joint_limits_urdf:
             urdf = Path(config.joint_limits_urdf).read_text(encoding="utf-8")
             limits = JointLimits.from_mapping(self.columns.joints, joint_limits(urdf))
