@@ -35,6 +35,7 @@ from . import stats as stats_lib
 from .errors import DatasetError
 from .features import DEFAULT_FEATURES, data_schema, parse_features
 from .layout import INFO_PATH, STATS_PATH, json_bytes
+from .lock import DatasetLock
 
 EPISODES_GLOB = "meta/episodes/chunk-*/file-*.parquet"
 DATA_GLOB = "data/chunk-*/file-*.parquet"
@@ -151,13 +152,29 @@ def _vector_column(values: np.ndarray) -> pa.Array:
 def edit_dataset(
     source: Path, output: Path, edit: FeatureEdit, contract: Contract | None = None, repo_id: str | None = None
 ) -> EditResult:
-    """Write `source` with `edit` applied to `output` (a new directory); `source` is left untouched."""
+    """Write `source` with `edit` applied to `output` (a new directory); `source` is left untouched.
+
+    Both roots are locked like a writer locks them: a dataset still being recorded is not read half-written.
+    """
     source, output = Path(source), Path(output)
+    if not (source / INFO_PATH).is_file():
+        raise DatasetError(f"no LeRobot dataset in {source}: {INFO_PATH} is missing")
+    if output.exists() and any(output.iterdir()):
+        raise DatasetError(f"cannot write the edited dataset to {output}: the directory is not empty")
+    source_lock = DatasetLock.acquire(source)
+    output.mkdir(parents=True, exist_ok=True)
+    output_lock = DatasetLock.acquire(output)
+    try:
+        return _edit(source, output, edit, contract, repo_id)
+    finally:
+        output_lock.release()
+        source_lock.release()
+
+
+def _edit(source: Path, output: Path, edit: FeatureEdit, contract: Contract | None, repo_id: str | None) -> EditResult:
     info = _read_json(source / INFO_PATH)
     if info.get("codebase_version") != "v3.0":
         raise DatasetError(f"{source} is a {info.get('codebase_version')} dataset; only v3.0 can be edited")
-    if output.exists() and any(output.iterdir()):
-        raise DatasetError(f"cannot write the edited dataset to {output}: the directory is not empty")
     features = info["features"]
     unknown = sorted((set(edit.rename) | edit.remove) - set(features))
     if unknown:
@@ -170,7 +187,6 @@ def edit_dataset(
     derived = DerivedFeatures(contract, list(edit.add_ee)) if contract is not None and edit.add_ee else None
     _, parsed = parse_features({k: v for k, v in new_features.items() if k not in DEFAULT_FEATURES})
     repo_id = repo_id or f"local/{output.name}"
-    output.mkdir(parents=True, exist_ok=True)
 
     # Data files: rename/drop columns, compute added ones per episode, keep one row group per episode.
     episode_stats: dict[int, dict[str, stats_lib.Stats]] = {}

@@ -17,6 +17,8 @@ from lerobot_ros_core.contract import CONTRACT_META_FILE, load_contract, parse_c
 from lerobot_ros_core.node.stamps import time_from_nanoseconds
 from lerobot_ros_record.dataset import DatasetError, DatasetWriter, WriterConfig
 from lerobot_ros_record.dataset.edit import FeatureEdit, edit_dataset
+from lerobot_ros_record.dataset.errors import DatasetLockedError
+from lerobot_ros_record.dataset.lock import DatasetLock
 from lerobot_ros_record.frames import EpisodeFrames
 
 SO101_URDF = Path(__file__).resolve().parents[3] / "lerobot_ros_drivers/lerobot_ros_drivers/description/so101.urdf"
@@ -189,6 +191,10 @@ def test_cli_and_clear_errors(datasets, tmp_path):
         edit_dataset(datasets["joint"], tmp_path / "y", FeatureEdit(rename={"timestamp": "t"}))
     with pytest.raises(DatasetError, match="share a name"):
         edit_dataset(datasets["joint"], tmp_path / "z", FeatureEdit(rename={"action": "observation.state"}))
+    held = DatasetLock.acquire(datasets["joint"])  # as a recorder still writing it holds it
+    with pytest.raises(DatasetLockedError, match="being written by another dataset writer"):
+        edit_dataset(datasets["joint"], tmp_path / "v", FeatureEdit(remove={"observation.images.front"}))
+    held.release()
     with pytest.raises(DatasetError, match="not a joint-position feature"):
         bad = {"e": {"ee": {"from": "observation.images.front", "urdf": str(SO101_URDF)}}}
         edit_dataset(datasets["joint"], tmp_path / "w", FeatureEdit(add_ee=bad))
