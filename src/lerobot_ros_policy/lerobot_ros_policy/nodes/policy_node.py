@@ -3,7 +3,8 @@
 Observations are built from the feature contract with the recorder's converters; inference runs
 in a worker thread (one request in flight); the execution core (`lerobot_ros_policy.execution`)
 trims, ensembles and checks each chunk and plans it as one timed JointTrajectory starting at the
-next control step, which the driver splices in. See docs/policy-node.md.
+next control step, which the driver splices in. Checkpoints with end-effector actions go through
+IK first (`execution.ee_actions`). See docs/policy-node.md and docs/end-effector.md.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class PolicyNodeConfig:
         0.01, "EE actions: a target IK misses by more is unreachable: hold (m)", min=1e-4, max=1.0
     )
     ee_orientation_weight: float = param(
-        0.01, "EE actions: IK weight of the orientation against the position (1)", min=0.0, max=100.0
+        0.01, "EE actions: IK weight of the orientation (the position's is 1)", min=0.0, max=100.0
     )
     ee_seed_topic: str = param(
         "follower/joint_states", "EE actions: JointState seeding IK until the node has commanded joints"
