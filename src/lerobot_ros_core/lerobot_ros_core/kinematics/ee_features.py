@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from lerobot_ros_core.contract import Contract, EndEffectorSpec, FeatureSpec
-from lerobot_ros_core.kinematics.end_effector import pose_to_vector
+from lerobot_ros_core.kinematics.end_effector import rotvec_from_matrix
 from lerobot_ros_core.kinematics.placo_kinematics import ArmKinematics
 
 
@@ -44,10 +44,13 @@ class EndEffectorFeature:
 
     def compute(self, values: np.ndarray) -> np.ndarray:
         """The EE feature (float32) of one frame's joint feature values."""
-        pose = pose_to_vector(self.kinematics.forward(self.arm_radians(values)))
+        pose = self.kinematics.forward(self.arm_radians(values))
+        out = np.empty(len(self.ee.names), dtype=np.float32)
+        out[:3] = pose[:3, 3]
+        out[3:6] = rotvec_from_matrix(pose[:3, :3])
         if self._gripper is not None:
-            pose = np.append(pose, np.float32(values[self._gripper]))
-        return pose.astype(np.float32)
+            out[6] = values[self._gripper]
+        return out
 
     def compute_many(self, values: np.ndarray) -> np.ndarray:
         """`compute` per row of a (frames, dims) table."""

@@ -43,13 +43,20 @@ def rotvec_from_matrix(rotation: np.ndarray) -> np.ndarray:
 
 
 def matrix_from_rotvec(rotvec: Sequence[float]) -> np.ndarray:
-    """3×3 rotation matrix of a rotation vector (Rodrigues' formula)."""
-    w = np.asarray(rotvec, dtype=np.float64)
-    angle = float(np.linalg.norm(w))
-    k = np.array([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]])
+    """3×3 rotation matrix of a rotation vector (Rodrigues' formula, scalar math like `rotvec_from_matrix`)."""
+    x, y, z = (float(v) for v in rotvec)
+    angle = math.sqrt(x * x + y * y + z * z)
     if angle < 1e-8:
-        return np.eye(3) + k
-    return np.eye(3) + np.sin(angle) / angle * k + (1.0 - np.cos(angle)) / angle**2 * (k @ k)
+        a, b = 1.0, 0.5  # sin(θ)/θ and (1 - cos θ)/θ² at θ → 0
+    else:
+        a, b = math.sin(angle) / angle, (1.0 - math.cos(angle)) / (angle * angle)
+    return np.array(
+        [
+            [1.0 - b * (y * y + z * z), b * x * y - a * z, b * x * z + a * y],
+            [b * x * y + a * z, 1.0 - b * (x * x + z * z), b * y * z - a * x],
+            [b * x * z - a * y, b * y * z + a * x, 1.0 - b * (x * x + y * y)],
+        ]
+    )
 
 
 def pose_to_vector(pose: np.ndarray) -> np.ndarray:
