@@ -29,6 +29,7 @@ setup(
         "lerobot_ros.commands": [
             "bag2dataset = lerobot_ros_record.commands.bag2dataset:COMMAND",
             "record-keys = lerobot_ros_record.commands.record_keys:COMMAND",
+            "dataset = lerobot_ros_record.commands.dataset:COMMAND",
         ],
     },
 )

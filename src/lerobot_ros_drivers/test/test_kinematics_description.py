@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
+from lerobot_ros_core.kinematics.placo_kinematics import ArmKinematics, strip_geometry
 from lerobot_ros_drivers.description import urdf_path, urdf_text
-from lerobot_ros_drivers.kinematics.placo_kinematics import ArmKinematics, strip_geometry
 
 ARM = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll"]
 ALL = [*ARM, "gripper"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lerobot_ros_core.kinematics.placo_kinematics import ArmKinematics
 from lerobot_ros_drivers.description import urdf_path
-from lerobot_ros_drivers.kinematics.placo_kinematics import ArmKinematics
 from lerobot_ros_drivers.teleop.mapping import EndEffectorTeleop, MappingError, Workspace, pick
 
 ARM = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll"]

@@ -13,8 +13,8 @@ import pytest
 from sensor_msgs.msg import JointState
 
 from lerobot_ros_bringup.graph import get_graph
+from lerobot_ros_core.kinematics.placo_kinematics import ArmKinematics
 from lerobot_ros_drivers.description import urdf_path
-from lerobot_ros_drivers.kinematics.placo_kinematics import ArmKinematics
 
 ARM = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll"]
 WORKSPACE = (np.array([0.0, -0.4, 0.0]), np.array([0.45, 0.4, 0.45]))  # teleop_node defaults

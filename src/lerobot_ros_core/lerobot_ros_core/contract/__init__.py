@@ -2,9 +2,13 @@
 
 from lerobot_ros_core.contract.contract import (
     CONTRACT_META_FILE,
+    EE_GRIPPER_NAME,
+    EE_POSE_NAMES,
     MESSAGE_TYPES,
     Contract,
     ContractError,
+    DerivedFeature,
+    EndEffectorSpec,
     FeatureSpec,
     ImageSpec,
     MessageType,
@@ -16,9 +20,13 @@ from lerobot_ros_core.contract.units import Unit, UnitError, make_unit
 
 __all__ = [
     "CONTRACT_META_FILE",
+    "EE_GRIPPER_NAME",
+    "EE_POSE_NAMES",
     "MESSAGE_TYPES",
     "Contract",
     "ContractError",
+    "DerivedFeature",
+    "EndEffectorSpec",
     "FeatureSpec",
     "ImageSpec",
     "MessageType",

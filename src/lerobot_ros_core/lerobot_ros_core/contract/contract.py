@@ -2,13 +2,15 @@
 
 The recorder, the bag converter and the policy node all build features from the same contract,
 so a policy sees at run time exactly what it was trained on. Every dataset stores the contract
-that produced it (`meta/lerobot_ros_contract.yaml`). Format reference: docs/recorder.md.
+that produced it (`meta/lerobot_ros_contract.yaml`). Format reference: docs/recorder.md; end-effector
+features (`ee:`): docs/end-effector.md.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -84,6 +86,11 @@ DEFAULT_UNITS = {
 }
 COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "yuv422", "uyvy", "yuv422_yuy2", "yuyv")
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
+EE_POSE_NAMES = ("ee.x", "ee.y", "ee.z", "ee.wx", "ee.wy", "ee.wz")
+"""LeRobot's end-effector feature names: position (m, base frame) and rotation vector (rad)."""
+EE_GRIPPER_NAME = "ee.gripper_pos"
+"""The gripper joint beside the pose, in the unit of its joint feature."""
+DEFAULT_EE_FRAME = "gripper_frame_link"
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,36 @@ class ImageSpec:
 
 
 @dataclass(frozen=True)
+class EndEffectorSpec:
+    """Tool pose of the arm whose joints a joint-position feature (`source`) holds, by forward kinematics."""
+
+    source: str
+    urdf: str  # absolute path of the robot description
+    frame: str
+    joints: tuple[str, ...]  # arm joints of the kinematic chain, a subset of the source's joints
+    gripper: str | None  # source joint reported as ee.gripper_pos, None for a pose only
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return EE_POSE_NAMES + ((EE_GRIPPER_NAME,) if self.gripper else ())
+
+
+@dataclass(frozen=True)
+class DerivedFeature:
+    """A feature computed from another feature of the same frame (no topic of its own)."""
+
+    key: str
+    ee: EndEffectorSpec
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.ee.names
+
+    def lerobot_feature(self) -> dict[str, Any]:
+        return {"dtype": "float32", "shape": [len(self.names)], "names": list(self.names)}
+
+
+@dataclass(frozen=True)
 class FeatureSpec:
     """One LeRobot feature and the ROS stream it is built from."""
 
@@ -127,12 +164,15 @@ class FeatureSpec:
     sync: SyncRule
     required: bool
     stamp: StampSource
+    record: bool = True  # False: read (e.g. to derive EE features from it) but not stored in the dataset
+    ee: EndEffectorSpec | None = None  # set when the topic carries an EE vector (a teleop's EE action)
 
     @property
     def is_joint_positions(self) -> bool:
-        return self.message_type.family in ("joint_state", "joint_trajectory") and self.field in (
-            "position",
-            "positions",
+        return (
+            self.ee is None
+            and self.message_type.family in ("joint_state", "joint_trajectory")
+            and self.field in ("position", "positions")
         )
 
     def lerobot_feature(self) -> dict[str, Any]:
@@ -161,44 +201,96 @@ class Contract:
     task_topic: str | None  # std_msgs/String topic carrying the task
     max_backward_jump: float
     max_forward_jump: float
-    features_spec: tuple[FeatureSpec, ...]
+    features_spec: tuple[FeatureSpec, ...]  # every feature read from a topic, recorded or not
     raw: Mapping[str, Any] = field(repr=False, compare=False)
     source: str = "<contract>"
     max_stamp_leap: float = 1.0  # header stamps advancing this much more than receive times: a clock jump
+    derived: tuple[DerivedFeature, ...] = ()  # computed from other features of the frame (EE poses)
+
+    def _recorded(self) -> dict[str, FeatureSpec | DerivedFeature]:
+        """The dataset's features, in the contract's order."""
+        every = {spec.key: spec for spec in (*self.features_spec, *self.derived)}
+        return {key: every[key] for key in self.raw["features"] if key in every and getattr(every[key], "record", True)}
 
     def features(self) -> dict[str, dict[str, Any]]:
         """LeRobot `features` for the dataset writer (info.json format)."""
-        return {spec.key: spec.lerobot_feature() for spec in self.features_spec}
+        return {key: spec.lerobot_feature() for key, spec in self._recorded().items()}
 
     def feature(self, key: str) -> FeatureSpec:
         for spec in self.features_spec:
             if spec.key == key:
                 return spec
-        raise KeyError(f"{self.source}: no feature {key!r} (features: {', '.join(self.keys)})")
+        raise KeyError(f"{self.source}: no feature {key!r} read from a topic (features: {', '.join(self.keys)})")
+
+    def derived_feature(self, key: str) -> DerivedFeature | None:
+        return next((d for d in self.derived if d.key == key), None)
+
+    def end_effector(self, key: str) -> EndEffectorSpec | None:
+        """The kinematics of an EE feature (derived or read from a topic), None for any other feature."""
+        derived = self.derived_feature(key)
+        if derived is not None:
+            return derived.ee
+        return next((spec.ee for spec in self.features_spec if spec.key == key), None)
 
     @property
     def keys(self) -> tuple[str, ...]:
-        return tuple(spec.key for spec in self.features_spec)
+        """Keys of the features the dataset stores."""
+        return tuple(self._recorded())
 
     @property
     def action(self) -> FeatureSpec | None:
         return next((spec for spec in self.features_spec if spec.key == "action"), None)
 
-    def without(self, keys: set[str] | frozenset[str]) -> Contract:
-        """This contract without some (optional) features: the one to store with a dataset lacking them."""
-        unknown = set(keys) - set(self.keys)
+    def without(self, keys: set[str] | frozenset[str], *, check_required: bool = True) -> Contract:
+        """This contract without some (optional) features: the one to store with a dataset lacking them.
+
+        EE features computed from a feature that is left out go with it.
+        """
+        every = {s.key for s in self.features_spec} | {d.key for d in self.derived}
+        unknown = set(keys) - every
         if unknown:
             raise KeyError(f"{self.source}: no feature(s) {sorted(unknown)}")
-        missing_required = [k for k in keys if self.feature(k).required]
+        missing_required = [
+            k for k in keys if check_required and k not in self.derived_keys and self.feature(k).required
+        ]
         if missing_required:
             raise ContractError(f"{self.source}: required feature(s) {missing_required} cannot be left out")
+        keys = set(keys)
+        dependants = {k for k in every if (ee := self.end_effector(k)) is not None and ee.source in keys}
+        if dependants - keys:
+            return self.without(keys | dependants, check_required=check_required)
         raw = dict(self.raw)
         raw["features"] = {k: v for k, v in self.raw["features"].items() if k not in keys}
         return replace(
             self,
             features_spec=tuple(s for s in self.features_spec if s.key not in keys),
+            derived=tuple(d for d in self.derived if d.key not in keys),
             raw=raw,
         )
+
+    @property
+    def derived_keys(self) -> tuple[str, ...]:
+        return tuple(d.key for d in self.derived)
+
+    def renamed(self, mapping: Mapping[str, str]) -> Contract:
+        """The contract with features renamed (`{old: new}`, swaps allowed), EE sources following them."""
+        unknown = sorted(set(mapping) - set(self.raw["features"]))
+        if unknown:
+            raise KeyError(f"{self.source}: no feature(s) {unknown}")
+        features: dict[str, Any] = {}
+        for key, raw in self.raw["features"].items():
+            value = dict(raw)
+            if isinstance(value.get("ee"), Mapping) and value["ee"].get("from") in mapping:
+                value["ee"] = {**value["ee"], "from": mapping[value["ee"]["from"]]}
+            features[mapping.get(key, key)] = value
+        if len(features) != len(self.raw["features"]):
+            raise ContractError(f"{self.source}: renaming {dict(mapping)} makes two features share a name")
+        return parse_contract({**self.raw, "features": features}, source=self.source)
+
+    def unrecorded(self, keys: set[str] | frozenset[str]) -> Contract:
+        """The contract still reading features `keys` from their topics but no longer storing them."""
+        raw_features = {k: ({**v, "record": False} if k in keys else v) for k, v in self.raw["features"].items()}
+        return parse_contract({**self.raw, "features": raw_features}, source=self.source)
 
     def restricted_to(self, dataset_features: Mapping[str, Any]) -> Contract:
         """The contract limited to the features an existing dataset has; raises on other dtypes, shapes or names."""
@@ -206,7 +298,7 @@ class Contract:
         unknown = sorted(set(dataset_features) - set(self.keys) - ignored)
         if unknown:
             raise ContractError(f"{self.source}: the dataset has features the contract lacks: {unknown}")
-        contract = self.without({k for k in self.keys if k not in dataset_features})
+        contract = self.without({k for k in self.keys if k not in dataset_features}, check_required=False)
         for key, expected in contract.features().items():
             have = dataset_features[key]
             if have.get("dtype") != expected["dtype"] or list(have.get("shape", ())) != expected["shape"]:
@@ -246,17 +338,26 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def load_contract(path: str | Path) -> Contract:
-    """Read and validate a contract file; raises ContractError naming the file and the setting."""
+    """Read and validate a contract file; raises ContractError naming the file and the setting.
+
+    Relative robot description paths (`ee.urdf`) are resolved against the file's directory.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ContractError(f"cannot read contract {path}: {error.strerror or error}") from error
-    return parse_contract(text, source=str(path))
+    return parse_contract(text, source=str(path), base_dir=path.resolve().parent)
 
 
-def parse_contract(text: str | Mapping[str, Any], source: str = "<contract>") -> Contract:
-    """Validate a contract given as YAML text or as an already-parsed mapping."""
+def parse_contract(
+    text: str | Mapping[str, Any], source: str = "<contract>", base_dir: str | Path | None = None
+) -> Contract:
+    """Validate a contract given as YAML text or as an already-parsed mapping.
+
+    `base_dir` resolves relative `ee.urdf` paths (default: the working directory); the parsed
+    contract's YAML names the resolved absolute path, so a stored copy finds it too.
+    """
     if isinstance(text, str):
         try:
             data = yaml.load(text, Loader=_UniqueKeyLoader)
@@ -266,7 +367,7 @@ def parse_contract(text: str | Mapping[str, Any], source: str = "<contract>") ->
             raise ContractError(f"{source}: not valid YAML: {error}") from error
     else:
         data = text
-    return _Parser(source).contract(data)
+    return _Parser(source, Path(base_dir) if base_dir is not None else Path.cwd()).contract(data)
 
 
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -274,9 +375,10 @@ _TOPIC_PATTERN = re.compile(r"^/?[A-Za-z~][A-Za-z0-9_/~{}]*$")
 
 
 class _Parser:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, base_dir: Path) -> None:
         self.source = source
         self.past_limit: PastLimitName = "split"  # the contract's default, for features without their own
+        self.base_dir = base_dir
 
     def error(self, where: str, message: str) -> ContractError:
         return ContractError(f"{self.source}: {where}: {message}")
@@ -330,7 +432,29 @@ class _Parser:
         features = top.get("features")
         if not isinstance(features, Mapping) or not features:
             raise self.error("features", "expected a non-empty mapping of LeRobot feature keys to streams")
-        specs = tuple(self.feature(str(key), value, fps, default_stamp) for key, value in features.items())
+        self._features = {str(k): v for k, v in features.items() if isinstance(v, Mapping)}
+        streams = {
+            str(k): v for k, v in features.items() if not (isinstance(v, Mapping) and "ee" in v and "topic" not in v)
+        }
+        specs = [self.feature(key, value, fps, default_stamp) for key, value in streams.items()]
+        by_key = {spec.key: spec for spec in specs}
+        raw_features = dict(features)
+        derived = []
+        for name, value in features.items():
+            key = str(name)
+            if not isinstance(value, Mapping) or "ee" not in value:
+                continue
+            ee = self.end_effector(f"features.{key}.ee", value["ee"], key, by_key)
+            raw_features[key] = {**value, "ee": {**value["ee"], "urdf": ee.urdf}}
+            if key in by_key:
+                stream = by_key[key]
+                specs[specs.index(stream)] = replace(
+                    stream, ee=ee, names=ee.names, selection=ee.names, units=self.ee_units(ee, by_key)
+                )
+            else:
+                self.mapping(value, f"features.{key}", ("ee",))
+                self.feature_key(key, f"features.{key}")
+                derived.append(DerivedFeature(key, ee))
         return Contract(
             fps=fps,
             robot_type=robot_type,
@@ -339,10 +463,68 @@ class _Parser:
             max_backward_jump=backward,
             max_forward_jump=forward,
             max_stamp_leap=leap,
-            features_spec=specs,
-            raw=dict(top),
+            features_spec=tuple(specs),
+            raw={**top, "features": raw_features},
             source=self.source,
+            derived=tuple(derived),
         )
+
+    def end_effector(self, where: str, value: Any, key: str, streams: Mapping[str, FeatureSpec]) -> EndEffectorSpec:
+        ee = self.mapping(value, where, ("from", "urdf", "frame", "joints", "gripper"))
+        source_key = ee.get("from")
+        source = streams.get(source_key) if isinstance(source_key, str) else None
+        if source is None or not source.is_joint_positions or "ee" in self._raw_feature(source_key):
+            raise self.error(
+                f"{where}.from",
+                f"{source_key!r} is not a joint-position feature of this contract read from a topic "
+                f"(candidates: {[k for k, s in streams.items() if s.is_joint_positions and k != key]})",
+            )
+        urdf_value = ee.get("urdf")
+        if not isinstance(urdf_value, str) or not urdf_value:
+            raise self.error(f"{where}.urdf", "the robot description (URDF file path) is required")
+        urdf = Path(urdf_value) if Path(urdf_value).is_absolute() else self.base_dir / urdf_value
+        try:
+            root = ET.fromstring(urdf.read_text(encoding="utf-8"))
+        except (OSError, ET.ParseError) as error:
+            raise self.error(f"{where}.urdf", f"cannot read the robot description {urdf}: {error}") from None
+        frame = ee.get("frame", DEFAULT_EE_FRAME)
+        links = {link.get("name") for link in root.iter("link")}
+        if frame not in links:
+            raise self.error(f"{where}.frame", f"{frame!r} is not a link of {urdf}")
+        movable = {
+            j.get("name") for j in root.iter("joint") if j.get("type") in ("revolute", "prismatic", "continuous")
+        }
+        gripper = ee.get("gripper", "gripper" if "gripper" in source.selection else None)
+        if gripper is not None and gripper not in source.selection:
+            raise self.error(f"{where}.gripper", f"{gripper!r} is not a joint of feature {source_key!r}")
+        joints = (
+            self.string_list(ee["joints"], f"{where}.joints")
+            if "joints" in ee
+            else tuple(j for j in source.selection if j != gripper)
+        )
+        missing = [j for j in joints if j not in source.selection or j not in movable]
+        if missing:
+            raise self.error(
+                f"{where}.joints", f"{missing} must be joints of feature {source_key!r} and movable joints of {urdf}"
+            )
+        return EndEffectorSpec(source_key, str(urdf.resolve()), frame, joints, gripper)
+
+    def ee_units(self, ee: EndEffectorSpec, streams: Mapping[str, FeatureSpec]) -> tuple[Unit, ...]:
+        """An EE vector read from a topic: SI pose, the gripper in its joint feature's unit."""
+        pose = (make_unit("raw", "any"),) * len(EE_POSE_NAMES)
+        if ee.gripper is None:
+            return pose
+        source = streams[ee.source]
+        return (*pose, source.units[source.selection.index(ee.gripper)])
+
+    def _raw_feature(self, key: str) -> Mapping[str, Any]:
+        return self._features.get(key, {})
+
+    def feature_key(self, key: str, where: str) -> None:
+        if key in RESERVED_KEYS:
+            raise self.error(where, f"{key!r} is a column LeRobot adds itself; choose another feature name")
+        if not _KEY_PATTERN.match(key) or "/" in key:
+            raise self.error(where, f"{key!r} is not a valid LeRobot feature key (letters, digits, '_', '.', '-')")
 
     def task(self, value: Any) -> tuple[str | None, str | None]:
         if value is None:
@@ -364,15 +546,17 @@ class _Parser:
 
     def feature(self, key: str, value: Any, fps: int, default_stamp: str) -> FeatureSpec:
         where = f"features.{key}"
-        if key in RESERVED_KEYS:
-            raise self.error(where, f"{key!r} is a column LeRobot adds itself; choose another feature name")
-        if not _KEY_PATTERN.match(key) or "/" in key:
-            raise self.error(where, f"{key!r} is not a valid LeRobot feature key (letters, digits, '_', '.', '-')")
+        self.feature_key(key, where)
         allowed = (
             "topic", "type", "joints", "field", "point", "names", "units", "fields", "indices",
-            "image", "depth", "sync", "required", "stamp",
+            "image", "depth", "sync", "required", "stamp", "record", "ee",
         )  # fmt: skip
         spec = self.mapping(value, where, allowed)
+        record = spec.get("record", True)
+        if not isinstance(record, bool):
+            raise self.error(f"{where}.record", f"expected true or false, got {record!r}")
+        if "ee" in spec:
+            spec = self.ee_stream(where, spec)
         topic = self.topic(spec.get("topic"), f"{where}.topic")
         type_name = spec.get("type")
         message_type = MESSAGE_TYPES.get(_normalize_type(type_name)) if isinstance(type_name, str) else None
@@ -404,10 +588,29 @@ class _Parser:
         ):
             if setting in spec and not applies:
                 raise self.error(f"{where}.{setting}", f"does not apply to {message_type.name}")
-        common = {"key": key, "topic": topic, "message_type": message_type, "required": required, "stamp": stamp}
+        common = {
+            "key": key,
+            "topic": topic,
+            "message_type": message_type,
+            "required": required,
+            "stamp": stamp,
+            "record": record,
+        }
         if is_image:
             return self.image_feature(where, spec, fps, common)
         return self.vector_feature(where, spec, fps, common)
+
+    def ee_stream(self, where: str, spec: Mapping[str, Any]) -> Mapping[str, Any]:
+        """An EE vector published on a topic: a JointState whose names are LeRobot's EE names."""
+        clashing = [s for s in ("joints", "field", "names", "units", "point") if s in spec]
+        if clashing:
+            raise self.error(f"{where}.{clashing[0]}", "an EE feature's names and units follow from its `ee` setting")
+        if _normalize_type(str(spec.get("type"))) != "sensor_msgs/msg/JointState":
+            raise self.error(f"{where}.type", "an EE feature read from a topic needs sensor_msgs/msg/JointState")
+        ee = spec["ee"]
+        has_gripper = isinstance(ee, Mapping) and ee.get("gripper", "gripper") is not None
+        names = list(EE_POSE_NAMES) + ([EE_GRIPPER_NAME] if has_gripper else [])
+        return {k: v for k, v in spec.items() if k != "ee"} | {"joints": names}
 
     def vector_feature(self, where: str, spec: Mapping[str, Any], fps: int, common: dict) -> FeatureSpec:
         family = common["message_type"].family

@@ -3,6 +3,9 @@
 `mode:=joint` forwards the leader's joint positions by name. `mode:=ee` maps through the tool
 pose (leader FK → workspace clip → max EE step → follower IK seeded with the follower's current
 joints), as LeRobot's so100_to_so100_EE pipeline. The gripper passes through in both modes.
+In EE mode the target sent to IK is also published on `ee_action_topic` (a JointState named
+ee.x … ee.wz, ee.gripper_pos: metres, rotation vector in radians, gripper radians; stamped like
+the command), so a contract can record the EE action itself (docs/end-effector.md).
 The follower driver applies its own limits, max step and watchdog to whatever this node sends.
 """
 
@@ -14,6 +17,9 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
+from lerobot_ros_core.contract import EE_GRIPPER_NAME, EE_POSE_NAMES
+from lerobot_ros_core.kinematics.end_effector import pose_to_vector
+from lerobot_ros_core.kinematics.placo_kinematics import ArmKinematics
 from lerobot_ros_core.messages.joints import duplicate_joints
 from lerobot_ros_core.node.diagnostics import OK, WARN, DiagnosticsReporter
 from lerobot_ros_core.node.node_main import run_node
@@ -21,7 +27,6 @@ from lerobot_ros_core.node.params import declare_parameters, param
 from lerobot_ros_core.node.qos import COMMAND_QOS, subscriber_qos
 from lerobot_ros_drivers.description import urdf_text
 from lerobot_ros_drivers.feetech.arm_bus import SO_ARM_JOINTS
-from lerobot_ros_drivers.kinematics.placo_kinematics import ArmKinematics
 from lerobot_ros_drivers.teleop.mapping import EndEffectorTeleop, MappingError, Workspace, pick
 
 ARM_JOINTS = [j for j in SO_ARM_JOINTS if j != "gripper"]
@@ -41,6 +46,7 @@ class TeleopConfig:
     workspace_min: list[float] = param([0.0, -0.4, 0.0], "EE target lower bound x, y, z (m, follower base)")
     workspace_max: list[float] = param([0.45, 0.4, 0.45], "EE target upper bound x, y, z (m, follower base)")
     max_ee_step: float = param(0.01, "max EE target displacement per leader message (m)", min=1e-4, max=1.0)
+    ee_action_topic: str = param("teleop/ee_action", "EE mode: the EE target sent to IK, as a named JointState")
     diagnostics_period: float = param(1.0, "diagnostics period (s)", min=0.1, max=60.0)
 
 
@@ -62,6 +68,9 @@ class TeleopNode(Node):
         self.skipped_reported = 0
         self.last_problem = ""
         self.publisher = self.create_publisher(JointState, cfg.command_topic, COMMAND_QOS)
+        self.ee_publisher = (
+            self.create_publisher(JointState, cfg.ee_action_topic, COMMAND_QOS) if self.ee is not None else None
+        )
         self.create_subscription(JointState, cfg.leader_topic, self._on_leader, subscriber_qos(10))
         if self.ee is not None:
             self.create_subscription(JointState, cfg.follower_state_topic, self._on_follower, subscriber_qos(10))
@@ -96,6 +105,11 @@ class TeleopNode(Node):
         command = JointState(name=names, position=positions.tolist())
         command.header.stamp = msg.header.stamp  # the leader's read time: end-to-end latency is measurable
         self.publisher.publish(command)
+        if self.ee_publisher is not None and self.ee is not None and self.ee.last_target is not None:
+            vector = [*pose_to_vector(self.ee.last_target).tolist(), float(positions[-1])]
+            ee_action = JointState(name=[*EE_POSE_NAMES, EE_GRIPPER_NAME], position=vector)
+            ee_action.header.stamp = msg.header.stamp
+            self.ee_publisher.publish(ee_action)
         self.sent += 1
 
     def _report(self) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lerobot_ros_drivers.kinematics.placo_kinematics import ArmKinematics
+from lerobot_ros_core.kinematics.placo_kinematics import ArmKinematics
 
 
 class MappingError(ValueError):
@@ -60,6 +60,7 @@ class EndEffectorTeleop:
         self.workspace = workspace
         self.max_step = max_step
         self._last_position: np.ndarray | None = None
+        self.last_target: np.ndarray | None = None  # the EE target last sent to IK (4×4), for recording
 
     def target_pose(self, leader_q: np.ndarray) -> np.ndarray:
         """The EE target for the leader's joints: FK, workspace clip, step limit."""
@@ -72,6 +73,7 @@ class EndEffectorTeleop:
                 position = self._last_position + step * (self.max_step / distance)
         self._last_position = position
         pose[:3, 3] = position
+        self.last_target = pose
         return pose
 
     def follower_joints(self, leader_q: np.ndarray, follower_q: np.ndarray) -> np.ndarray:
@@ -83,3 +85,4 @@ class EndEffectorTeleop:
 
     def reset(self) -> None:
         self._last_position = None
+        self.last_target = None

@@ -42,8 +42,11 @@ class ActionColumns:
     def dim(self) -> int:
         return len(self.joints)
 
-    def to_ros(self, chunk: np.ndarray) -> np.ndarray:
-        """`[steps, dim]` LeRobot-unit actions → `[steps, dim]` radians, columns in `joints` order."""
+    def to_ros(self, chunk: np.ndarray, seed: np.ndarray | None = None) -> np.ndarray:
+        """`[steps, dim]` LeRobot-unit actions → `[steps, dim]` radians, columns in `joints` order.
+
+        `seed` is for EE actions (`EndEffectorActions`), which need the current joints; joint actions do not.
+        """
         chunk = np.asarray(chunk, dtype=np.float64)
         if chunk.ndim != 2 or chunk.shape[1] != self.dim:
             raise ActionMappingError(f"chunk of shape {list(chunk.shape)}, the action feature has {self.dim} columns")

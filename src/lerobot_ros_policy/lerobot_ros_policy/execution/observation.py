@@ -16,8 +16,11 @@ import numpy as np
 
 from lerobot_ros_core.contract import Contract
 from lerobot_ros_core.features import FeatureConverter
+from lerobot_ros_core.kinematics.ee_features import DerivedFeatures
+from lerobot_ros_core.kinematics.end_effector import EndEffectorLimits
 from lerobot_ros_policy.checkpoint import FeatureMismatchError, FeatureType, PolicyFeature, policy_shape
 from lerobot_ros_policy.execution.actions import ActionColumns, ActionMappingError
+from lerobot_ros_policy.execution.ee_actions import EndEffectorActions
 from lerobot_ros_policy.execution.safety import stale_streams
 
 
@@ -32,23 +35,38 @@ def _feature_type(kind: str, key: str) -> FeatureType:
 
 
 def match_checkpoint(
-    contract: Contract, input_features: Mapping[str, PolicyFeature], action_feature: PolicyFeature
-) -> ActionColumns:
+    contract: Contract,
+    input_features: Mapping[str, PolicyFeature],
+    action_feature: PolicyFeature,
+    ee_limits: EndEffectorLimits | None = None,
+    ee_orientation_weight: float = 0.01,
+) -> ActionColumns | EndEffectorActions:
     """The action columns if the checkpoint runs on this contract, else `FeatureMismatchError` listing
     every difference (missing or unknown features, shapes, action width). Contract features the
-    checkpoint does not use are fine (the node leaves them alone)."""
-    provided = {spec.key: spec for spec in contract.features_spec if spec.key != "action"}
+    checkpoint does not use are fine (the node leaves them alone). An EE `action` feature gives
+    `EndEffectorActions` (IK within `ee_limits`)."""
+    provided: dict[str, tuple[str, list[int]]] = {
+        spec.key: (spec.kind, spec.lerobot_feature()["shape"])
+        for spec in contract.features_spec
+        if spec.key != "action"
+    }
+    provided.update({d.key: ("vector", d.lerobot_feature()["shape"]) for d in contract.derived if d.key != "action"})
     differences = []
     for key, feature in input_features.items():
-        spec = provided.get(key)
-        if spec is None:
+        if key not in provided:
             differences.append(f"checkpoint input '{key}' {list(feature.shape)} is not in the contract")
             continue
-        shape = policy_shape(_feature_type(spec.kind, key), spec.lerobot_feature()["shape"])
+        kind, contract_shape = provided[key]
+        shape = policy_shape(_feature_type(kind, key), contract_shape)
         if shape != tuple(feature.shape):
             differences.append(f"'{key}': checkpoint shape {list(feature.shape)}, contract shape {list(shape)}")
     try:
-        columns = ActionColumns.from_feature(contract.action, contract.source)
+        if contract.end_effector("action") is not None:
+            columns = EndEffectorActions.from_contract(
+                contract, ee_limits or EndEffectorLimits(), ee_orientation_weight
+            )
+        else:
+            columns = ActionColumns.from_feature(contract.action, contract.source)
     except ActionMappingError as error:
         differences.append(str(error))
         columns = None
@@ -74,10 +92,17 @@ class _Latest:
 
 
 class ObservationAssembler:
-    """Keeps the latest message per needed feature and converts them on demand."""
+    """Keeps the latest message per needed feature and converts them on demand.
+
+    EE features are computed from their joint feature's float32 values, as the recorder does.
+    """
 
     def __init__(self, contract: Contract, keys: Sequence[str]) -> None:
-        self.converters = {key: FeatureConverter(contract.feature(key)) for key in keys}
+        self.keys = list(keys)
+        self.derived = DerivedFeatures(contract, self.keys)
+        streams = [k for k in self.keys if k not in self.derived.features]
+        streams += sorted(self.derived.sources - set(streams))
+        self.converters = {key: FeatureConverter(contract.feature(key)) for key in streams}
         self._latest: dict[str, _Latest] = {}
 
     @property
@@ -106,7 +131,8 @@ class ObservationAssembler:
         for key, converter in self.converters.items():
             value = converter.convert(self._latest[key].message)
             observation[key] = value.astype(np.float32) if value.dtype == np.float64 else value
-        return observation
+        observation.update(self.derived.compute(observation))
+        return {key: observation[key] for key in self.keys}
 
     def clear(self) -> None:
         self._latest.clear()

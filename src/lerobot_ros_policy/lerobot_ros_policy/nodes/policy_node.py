@@ -3,7 +3,8 @@
 Observations are built from the feature contract with the recorder's converters; inference runs
 in a worker thread (one request in flight); the execution core (`lerobot_ros_policy.execution`)
 trims, ensembles and checks each chunk and plans it as one timed JointTrajectory starting at the
-next control step, which the driver splices in. See docs/policy-node.md.
+next control step, which the driver splices in. Checkpoints with end-effector actions go through
+IK first (`execution.ee_actions`). See docs/policy-node.md and docs/end-effector.md.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from lerobot_ros_core.description import joint_limits
 from lerobot_ros_core.features import FeatureValueError
+from lerobot_ros_core.kinematics.end_effector import EndEffectorLimits
 from lerobot_ros_core.messages import message_class
 from lerobot_ros_core.node.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
 from lerobot_ros_core.node.node_main import run_node
@@ -45,6 +47,7 @@ from lerobot_ros_policy.execution import (
     PlannedChunk,
     TimedTrajectory,
 )
+from lerobot_ros_policy.execution.ee_actions import EndEffectorActions
 from lerobot_ros_policy.execution.observation import ObservationAssembler, StaleObservationError, match_checkpoint
 
 OUTPUT_MODES = ("trajectory", "stream", "both")
@@ -103,6 +106,19 @@ class PolicyNodeConfig:
     injected_latency: float = param(0.0, "extra seconds slept before each inference (latency tests)", min=0.0, max=10.0)
     status_period: float = param(0.2, "PolicyStatus publishing period, s", min=0.01, max=10.0)
     start_paused: bool = param(False, "wait for policy/resume before the first inference")
+    ee_workspace_min: list[float] = param([-0.5, -0.5, -0.1], "EE actions: workspace lower bound x, y, z (m, base)")
+    ee_workspace_max: list[float] = param([0.5, 0.5, 0.6], "EE actions: workspace upper bound x, y, z (m, base)")
+    ee_max_step: float = param(0.02, "EE actions: max tool displacement per control step (m)", min=1e-4, max=1.0)
+    ee_max_rotation_step: float = param(0.1, "EE actions: max tool rotation per control step (rad)", min=1e-4, max=3.2)
+    ee_ik_tolerance: float = param(
+        0.01, "EE actions: a target IK misses by more is unreachable: hold (m)", min=1e-4, max=1.0
+    )
+    ee_orientation_weight: float = param(
+        0.01, "EE actions: IK weight of the orientation (the position's is 1)", min=0.0, max=100.0
+    )
+    ee_seed_topic: str = param(
+        "follower/joint_states", "EE actions: JointState seeding IK until the node has commanded joints"
+    )
 
 
 def parse_rename_map(entries: list[str]) -> dict[str, str]:
@@ -138,9 +154,22 @@ class PolicyNode(Node):
                 rename_map=parse_rename_map(config.rename_map),
                 local_files_only=config.hub_offline,
             )
-        self.columns = match_checkpoint(self.contract, self.runtime.input_features, self.runtime.config.action_feature)
+        self.columns = match_checkpoint(
+            self.contract,
+            self.runtime.input_features,
+            self.runtime.config.action_feature,
+            EndEffectorLimits(
+                tuple(config.ee_workspace_min),
+                tuple(config.ee_workspace_max),
+                config.ee_max_step,
+                config.ee_ik_tolerance,
+                config.ee_max_rotation_step,
+            ),
+            config.ee_orientation_weight,
+        )
+        self.ee_actions = self.columns if isinstance(self.columns, EndEffectorActions) else None
         self.assembler = ObservationAssembler(self.contract, list(self.runtime.input_features))
-        limits = JointLimits.unlimited(self.columns.dim)
+        limits = JointLimits.unlimited(len(self.columns.joints))
         if config.joint_limits_urdf:
             urdf = Path(config.joint_limits_urdf).read_text(encoding="utf-8")
             limits = JointLimits.from_mapping(self.columns.joints, joint_limits(urdf))
@@ -174,6 +203,9 @@ class PolicyNode(Node):
                 subscriber_qos(5),
             )
         self.create_subscription(String, config.task_topic, self._on_task, subscriber_qos(10))
+        self._joint_state: dict[str, float] = {}
+        if self.ee_actions is not None:
+            self.create_subscription(JointState, config.ee_seed_topic, self._on_joint_state, subscriber_qos(5))
         publish_trajectory = config.output_mode in ("trajectory", "both")
         publish_stream = config.output_mode in ("stream", "both")
         self.trajectory_pub = (
@@ -209,6 +241,18 @@ class PolicyNode(Node):
         except FeatureValueError as error:
             self.get_logger().warning(str(error), throttle_duration_sec=2.0)
 
+    def _on_joint_state(self, msg: JointState) -> None:
+        self._joint_state = dict(zip(msg.name, msg.position, strict=False))
+
+    def _ik_seed(self, step: int) -> np.ndarray | None:
+        """EE actions: the joints commanded for `step` (or the next one), else the arm's latest joint state."""
+        for planned in (self.executor_core.queue.action_at(step), self.executor_core.queue.action_at(step + 1)):
+            if planned is not None:
+                return planned.copy()
+        if all(joint in self._joint_state for joint in self.columns.joints):
+            return np.array([self._joint_state[joint] for joint in self.columns.joints])
+        return None
+
     def _on_task(self, msg: String) -> None:
         self.task = msg.data
         self.get_logger().info(f"task: {msg.data!r}")
@@ -227,14 +271,16 @@ class PolicyNode(Node):
         except (StaleObservationError, FeatureValueError) as error:
             self._apply(self.executor_core.hold(str(error), now))
             return
-        self.worker.submit(self.executor_core.make_request(now), (observation, self.task))
+        request = self.executor_core.make_request(now)
+        seed = self._ik_seed(request.step) if self.ee_actions is not None else None
+        self.worker.submit(request, (observation, self.task, seed))
 
-    def _infer(self, payload: tuple[dict[str, np.ndarray], str]) -> np.ndarray:
-        """Worker thread: model forward pass, then LeRobot units → radians in joint order."""
-        observation, task = payload
+    def _infer(self, payload: tuple[dict[str, np.ndarray], str, np.ndarray | None]) -> np.ndarray:
+        """Worker thread: model forward pass, then LeRobot units → radians in joint order (EE actions: by IK)."""
+        observation, task, seed = payload
         if self.config.injected_latency:
             time.sleep(self.config.injected_latency)
-        return self.columns.to_ros(self.runtime.predict_chunk(observation, task or None))
+        return self.columns.to_ros(self.runtime.predict_chunk(observation, task or None), seed)
 
     def _on_done(self, result: InferenceResult) -> None:
         """Worker thread: hand the result to the executor thread."""
@@ -335,6 +381,7 @@ class PolicyNode(Node):
             chunks_produced=core.chunks_produced,
             chunks_rejected=core.chunks_rejected,
             publish_overhead_p50_ms=f"{overhead:.2f}",
+            **(self.ee_actions.counters.as_diagnostics() if self.ee_actions is not None else {}),
         )
         if hasattr(self.runtime, "link_status"):  # remote runtime: link state, round trip
             level, message, values = self.runtime.link_status()

@@ -17,6 +17,7 @@ import numpy as np
 
 from lerobot_ros_core.contract import Contract
 from lerobot_ros_core.features import FeatureConverter, FeatureValueError, converters
+from lerobot_ros_core.kinematics.ee_features import DerivedFeatures
 from lerobot_ros_record.resample import Frame, Resampler, SegmentEnd, SyncReport, resampler_for
 
 SYNC_META_FILE = "lerobot_ros_sync.json"
@@ -64,6 +65,7 @@ class EpisodeFrames:
         self.writer = writer
         self.deadline = deadline
         self.converters: dict[str, FeatureConverter] = converters(contract)
+        self.derived = DerivedFeatures(contract)
         self.topics: dict[str, list[str]] = {}
         for spec in contract.features_spec:
             self.topics.setdefault(spec.topic, []).append(spec.key)
@@ -198,11 +200,14 @@ class EpisodeFrames:
         return None
 
     def _dataset_frame(self, frame: Frame) -> dict[str, np.ndarray]:
+        """The frame as stored: float32 vectors, then EE features computed from those float32 values."""
         values = {}
         for spec in self.contract.features_spec:
             value = frame.values[spec.key]
             values[spec.key] = np.asarray(value, dtype=np.float32) if spec.kind == "vector" else value
-        return values
+        values.update(self.derived.compute(values))
+        recorded = self.contract.keys
+        return {key: values[key] for key in recorded}
 
 
 def _reason(error: str) -> str:

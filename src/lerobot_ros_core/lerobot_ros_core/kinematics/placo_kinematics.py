@@ -55,10 +55,12 @@ class ArmKinematics:
         self.task.configure(frame, "soft", position_weight, orientation_weight)
         self.lower = np.array([self.robot.get_joint_limits(n)[0] for n in self.joint_names])
         self.upper = np.array([self.robot.get_joint_limits(n)[1] for n in self.joint_names])
+        # Positions of the joints in placo's configuration vector: one indexed write instead of a call per joint.
+        self._offsets = np.array([self.robot.get_joint_offset(n) for n in self.joint_names], dtype=np.int64)
 
     def _set(self, q: np.ndarray) -> None:
-        for name, value in zip(self.joint_names, q, strict=True):
-            self.robot.set_joint(name, float(value))
+        configuration = self.robot.state.q  # a view of the robot's configuration
+        configuration[self._offsets] = q
         self.robot.update_kinematics()
 
     def forward(self, q: Sequence[float]) -> np.ndarray:
@@ -74,4 +76,4 @@ class ArmKinematics:
         for _ in range(self.iterations):
             self.solver.solve(True)
             self.robot.update_kinematics()
-        return np.array([self.robot.get_joint(n) for n in self.joint_names])
+        return self.robot.state.q[self._offsets].copy()

@@ -1,1 +1,0 @@
-"""Forward and inverse kinematics of the SO-100/SO-101 arms with placo (no rclpy)."""
