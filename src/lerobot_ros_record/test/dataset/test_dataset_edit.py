@@ -15,11 +15,11 @@ from sensor_msgs.msg import Image, JointState
 
 from lerobot_ros_core.contract import CONTRACT_META_FILE, load_contract, parse_contract
 from lerobot_ros_core.node.stamps import time_from_nanoseconds
-from lerobot_ros_record.dataset import DatasetError, DatasetWriter, WriterConfig
+from lerobot_ros_record.dataset import DatasetError, WriterConfig
 from lerobot_ros_record.dataset.edit import FeatureEdit, edit_dataset
 from lerobot_ros_record.dataset.errors import DatasetLockedError
 from lerobot_ros_record.dataset.lock import DatasetLock
-from lerobot_ros_record.frames import EpisodeFrames
+from lerobot_ros_record.session import DatasetConfig, RecordingSession, open_dataset
 
 SO101_URDF = Path(__file__).resolve().parents[3] / "lerobot_ros_drivers/lerobot_ros_drivers/description/so101.urdf"
 JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
@@ -67,25 +67,23 @@ def image(stamp_ns: int, k: int) -> Image:
 
 
 def record(root: Path, contract_text: str | dict) -> Path:
-    """Two episodes of the same synthetic motion through the recorder's frame pipeline."""
+    """Two episodes of the same synthetic motion through the recorder's session core."""
     contract = parse_contract(contract_text)
-    writer = DatasetWriter.create(
-        root, "lerobot_ros/test", contract.features(), WriterConfig(fps=30, video_codec="h264"), contract.robot_type
-    )
-    writer.write_meta_file(CONTRACT_META_FILE, contract.to_yaml().encode())
-    frames = EpisodeFrames(contract, writer)
+    config = DatasetConfig("lerobot_ros/test", WriterConfig(fps=30, video_codec="h264"), resume=False)
+    session = RecordingSession(open_dataset(root, contract, config))
     for episode in range(2):
-        frames.start(f"task {episode}")
+        session.start(f"task {episode}")
         start = 10**12 + episode * 10**10
         for k in range(200):  # 2 s of joint states at 100 Hz, the camera at 30 Hz
             stamp = start + k * 10_000_000
-            frames.on_message("follower/joint_states", arm_state(stamp, k, 0.0), stamp)
-            frames.on_message("leader/joint_states", arm_state(stamp, k, 0.3), stamp)
+            session.push(session.convert("follower/joint_states", arm_state(stamp, k, 0.0), stamp))
+            session.push(session.convert("leader/joint_states", arm_state(stamp, k, 0.3), stamp))
             if k % 10 in (0, 3, 6):
-                frames.on_message("cameras/front/image_raw", image(stamp, k), stamp)
-            frames.pump()
-        frames.save()
-    writer.finalize()
+                session.push(session.convert("cameras/front/image_raw", image(stamp, k), stamp))
+            session.tick()
+        events = session.save()
+        assert [type(event).__name__ for event in events] == ["EpisodeSaved"], events
+    session.finalize()
     return root
 
 
