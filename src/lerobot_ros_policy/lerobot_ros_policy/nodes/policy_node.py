@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from builtin_interfaces.msg import Duration
@@ -31,6 +31,9 @@ from lerobot_ros_drivers.common.qos import COMMAND_QOS, LATCHED_QOS, subscriber_
 from lerobot_ros_drivers.common.stamps import duration_from_seconds, time_from_nanoseconds
 from lerobot_ros_msgs.msg import ActionChunk, PolicyStatus
 from lerobot_ros_policy.execution import (
+    CHUNK_MERGES,
+    RTC_MODES,
+    SCHEDULES,
     ChunkExecutor,
     ExecutionConfig,
     ExecutionState,
@@ -41,10 +44,14 @@ from lerobot_ros_policy.execution import (
     JointLimits,
     PlannedChunk,
     TimedTrajectory,
+    resolve_rtc,
     urdf_joint_limits,
 )
 from lerobot_ros_policy.execution.observation import ObservationAssembler, StaleObservationError, match_checkpoint
 from lerobot_ros_record.frames import FrameError
+
+if TYPE_CHECKING:
+    from lerobot_ros_policy.runtimes import PrefixGuidance
 
 OUTPUT_MODES = ("trajectory", "stream", "both")
 STREAM_TYPES = ("joint_state", "float64_multi_array")
@@ -85,6 +92,29 @@ class PolicyNodeConfig:
         False, "ACT temporal ensembling of overlapping chunks (requests a chunk whenever the worker is free)"
     )
     ensemble_coeff: float = param(0.01, "temporal ensembling coefficient (LeRobot's default 0.01)", min=-10.0, max=10.0)
+    rtc: str = param(
+        "auto",
+        "Real-Time Chunking: guide flow-matching runtimes (SmolVLA, Pi0) with the queued actions; auto = "
+        "the checkpoint's rtc_config.enabled, else on where the runtime supports it (not with ensembling)",
+        choices=RTC_MODES,
+    )
+    rtc_schedule: str = param(
+        "",
+        "RTC prefix weights from the delay to the execution horizon; empty = the checkpoint's, else linear",
+        choices=("", *SCHEDULES),
+    )
+    rtc_max_guidance_weight: float = param(
+        0.0, "RTC guidance weight cap; 0 = the checkpoint's, else 10", min=0.0, max=1000.0
+    )
+    rtc_execution_horizon: int = param(
+        0, "RTC: steps of a new chunk guided by the queued ones; 0 = the checkpoint's, else 10", min=0, max=10000
+    )
+    chunk_merge: str = param(
+        "replace",
+        "without RTC or ensembling: replace the queue from the next step on, or append each chunk "
+        "whole after the queued steps",
+        choices=CHUNK_MERGES,
+    )
     max_observation_age: float = param(
         0.2, "hold when a needed stream's latest sample is older, s", min=0.001, max=60.0
     )
@@ -135,12 +165,23 @@ class PolicyNode(Node):
             urdf = Path(config.joint_limits_urdf).read_text(encoding="utf-8")
             limits = JointLimits.from_mapping(self.columns.joints, urdf_joint_limits(urdf))
         fps = config.fps or float(self.contract.fps)
+        self.rtc = resolve_rtc(
+            config.rtc,
+            schedule=config.rtc_schedule,
+            max_guidance_weight=config.rtc_max_guidance_weight,
+            execution_horizon=config.rtc_execution_horizon,
+            raw_config=self.runtime.config.raw,
+            supports_prefix_guidance=self.runtime.supports_prefix_guidance,
+            temporal_ensembling=config.temporal_ensembling,
+            policy_type=self.runtime.config.type,
+        )
         self.executor_core = ChunkExecutor(
             ExecutionConfig(
                 fps=fps,
                 queue_threshold=config.queue_threshold,
                 temporal_ensembling=config.temporal_ensembling,
                 ensemble_coeff=config.ensemble_coeff,
+                chunk_merge="replace" if self.rtc is not None else config.chunk_merge,
                 max_chunk_age_s=config.max_chunk_age,
                 latency_window=config.latency_window,
             ),
@@ -182,8 +223,17 @@ class PolicyNode(Node):
         self.get_logger().info(
             f"{self.runtime.config.type} checkpoint {config.checkpoint} ({self.runtime.backend} runtime on "
             f"{config.device}): chunk {self.runtime.chunk_size} x {self.columns.dim} at {fps:g} Hz, joints "
-            f"{list(self.columns.joints)}, inputs {list(self.assembler.topics.values())}, output {config.output_mode}"
+            f"{list(self.columns.joints)}, inputs {list(self.assembler.topics.values())}, output {config.output_mode}, "
+            f"{self._merge_description()}"
         )
+
+    def _merge_description(self) -> str:
+        if self.rtc is not None:
+            return (
+                f"RTC ({self.rtc.schedule} schedule, horizon {self.rtc.execution_horizon}, max guidance "
+                f"weight {self.rtc.max_guidance_weight:g})"
+            )
+        return "temporal ensembling" if self.config.temporal_ensembling else f"chunk merge: {self.config.chunk_merge}"
 
     # Inputs ------------------------------------------------------------------------------------
 
@@ -219,14 +269,20 @@ class PolicyNode(Node):
         except (StaleObservationError, FrameError) as error:
             self._apply(self.executor_core.hold(str(error), now))
             return
-        self.worker.submit(self.executor_core.make_request(now), (observation, self.task))
+        request = self.executor_core.make_request(now)
+        guidance = None
+        if self.rtc is not None:
+            guidance = self.rtc.guidance(
+                request.prefix, request.delay, self.runtime.chunk_size, self.columns.to_dataset
+            )
+        self.worker.submit(request, (observation, self.task, guidance))
 
-    def _infer(self, payload: tuple[dict[str, np.ndarray], str]) -> np.ndarray:
+    def _infer(self, payload: tuple[dict[str, np.ndarray], str, PrefixGuidance | None]) -> np.ndarray:
         """Worker thread: model forward pass, then LeRobot units → radians in joint order."""
-        observation, task = payload
+        observation, task, guidance = payload
         if self.config.injected_latency:
             time.sleep(self.config.injected_latency)
-        return self.columns.to_ros(self.runtime.predict_chunk(observation, task or None))
+        return self.columns.to_ros(self.runtime.predict_chunk(observation, task or None, guidance))
 
     def _on_done(self, result: InferenceResult) -> None:
         """Worker thread: hand the result to the executor thread."""
@@ -326,6 +382,7 @@ class PolicyNode(Node):
             delay_steps=core.delay_steps,
             chunks_produced=core.chunks_produced,
             chunks_rejected=core.chunks_rejected,
+            chunk_merge=self._merge_description(),
             publish_overhead_p50_ms=f"{overhead:.2f}",
         )
 
