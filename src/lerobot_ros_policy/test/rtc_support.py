@@ -1,0 +1,149 @@
+"""Closed-loop RTC rollouts on a simulated clock, shared by the RTC tests and benchmarks/rtc_quality.py.
+
+A real runtime computes every chunk; the clock is simulated so that each chunk arrives a chosen
+number of control steps after its request (the injected inference delay), whatever the CPU does.
+The arm is an ideal follower: the observation's state is the action executed at the request's step.
+Noise is seeded per request step, so runs that differ only in the merge mode draw the same noise
+for the same request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from lerobot_ros_policy.execution import ChunkExecutor, ExecutionConfig, PlannedChunk, RtcConfig
+from lerobot_ros_policy.runtimes import PolicyRuntime
+
+FPS = 30.0
+DT_NS = round(1e9 / FPS)
+MODES = ("rtc", "replace", "ensemble")
+
+
+@dataclass
+class Rollout:
+    """What a simulated rollout executed and what the runtime predicted, in LeRobot units."""
+
+    executed: dict[int, np.ndarray] = field(default_factory=dict)
+    """Action executed at each step."""
+    chunks: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    """(request step, chunk as predicted: row k for request step + k)."""
+    boundaries: list[int] = field(default_factory=list)
+    """First step executed from each accepted chunk (after the first)."""
+    requests: list[tuple[int, int, int]] = field(default_factory=list)
+    """(request step, RTC delay asked for, rows the executor trimmed)."""
+
+    def sequence(self) -> tuple[np.ndarray, np.ndarray]:
+        """Steps and actions of the executed stream (contiguous, checked)."""
+        steps = np.array(sorted(self.executed))
+        if len(steps) and not np.array_equal(steps, np.arange(steps[0], steps[-1] + 1)):
+            raise AssertionError("the executed stream has a gap: the queue ran dry")
+        return steps, np.array([self.executed[s] for s in steps])
+
+
+def observation_for(runtime: PolicyRuntime, state: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """`state` (the executed action) as `observation.state` and a fixed random uint8 image per camera."""
+    rng = np.random.default_rng(seed)
+    observation: dict[str, np.ndarray] = {}
+    for key, feature in runtime.input_features.items():
+        if len(feature.shape) == 3:
+            _, height, width = feature.shape
+            observation[key] = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        else:
+            observation[key] = np.resize(state, feature.shape).astype(np.float32)
+    return observation
+
+
+def simulate(
+    runtime: PolicyRuntime,
+    mode: str,
+    delay_steps: int,
+    steps: int,
+    *,
+    rtc: RtcConfig | None = None,
+    initial_state: np.ndarray | None = None,
+    queue_threshold: float = 0.5,
+    seed: int = 0,
+    task: str = "pick the cube",
+) -> Rollout:
+    """Run `runtime` through a `ChunkExecutor` for `steps` control steps at 30 fps.
+
+    `mode`: "rtc" (prefix guidance with `rtc`, replacement), "replace" (naive replacement) or
+    "ensemble" (temporal ensembling, LeRobot's coefficient). Each chunk is requested at 0.1 of a
+    step and arrives `delay_steps` steps later at 0.05 of a step: `delay_steps + 1` rows are
+    trimmed (the step executing at the request and the `delay_steps` that pass).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r} is not one of {MODES}")
+    dim = runtime.action_dim
+    config = ExecutionConfig(
+        fps=FPS, queue_threshold=queue_threshold, temporal_ensembling=mode == "ensemble", max_chunk_age_s=60.0
+    )
+    executor = ChunkExecutor(config, [f"a{i}" for i in range(dim)], origin_ns=0)
+    rtc = rtc or RtcConfig()
+    state = np.zeros(dim) if initial_state is None else np.asarray(initial_state, dtype=float)
+    rollout = Rollout()
+    pending = None
+    for step in range(steps):
+        if pending is not None and step == pending[0].step + delay_steps:
+            request, chunk = pending
+            arrival = step * DT_NS + DT_NS // 20
+            outcome = executor.accept_chunk(request, chunk, (arrival - request.stamp_ns) * 1e-9, arrival)
+            if not isinstance(outcome, PlannedChunk):
+                raise AssertionError(f"chunk for step {request.step} not planned: {outcome}")
+            if rollout.requests:  # not the first chunk
+                rollout.boundaries.append(step + 1)
+            rollout.requests.append((request.step, request.delay, outcome.delay_steps))
+            pending = None
+        now = step * DT_NS + DT_NS // 10
+        action = executor.tick(now)
+        if action is not None:
+            state = action
+            rollout.executed[step] = action
+        if pending is None and executor.wants_chunk(now):
+            request = executor.make_request(now)
+            guidance = rtc.guidance(request.prefix, request.delay, runtime.chunk_size) if mode == "rtc" else None
+            torch.manual_seed(seed * 100_003 + request.step)
+            chunk = runtime.predict_chunk(observation_for(runtime, state, seed), task, guidance)
+            rollout.chunks.append((request.step, np.asarray(chunk, dtype=float)))
+            pending = (request, np.asarray(chunk, dtype=float))
+    return rollout
+
+
+@dataclass(frozen=True)
+class Smoothness:
+    """Discontinuity of an executed stream at chunk boundaries, beside the motion inside chunks."""
+
+    boundary_max_step: float
+    """max |a[b] − a[b−1]| over boundaries b and joints."""
+    boundary_max_jerk: float
+    """max |third difference| over the three differences that straddle a boundary."""
+    inside_max_step: float
+    """max |Δa| over steps that are not boundaries (the motion itself)."""
+    inside_max_jerk: float
+    boundaries: int
+
+
+def smoothness(rollout: Rollout, skip_steps: int = 0) -> Smoothness:
+    """Boundary and in-chunk |Δa| and jerk (units per step, per step³) after `skip_steps` steps."""
+    steps, actions = rollout.sequence()
+    keep = steps >= steps[0] + skip_steps
+    steps, actions = steps[keep], actions[keep]
+    delta = np.abs(np.diff(actions, axis=0)).max(axis=1)  # delta[i]: steps[i] -> steps[i + 1]
+    jerk = np.abs(np.diff(actions, n=3, axis=0)).max(axis=1)  # jerk[i] spans steps[i] .. steps[i + 3]
+    boundaries = [b for b in rollout.boundaries if steps[0] < b <= steps[-1]]
+    at_boundary = np.zeros(len(delta), dtype=bool)
+    jerk_at_boundary = np.zeros(len(jerk), dtype=bool)
+    for b in boundaries:
+        i = b - steps[0] - 1
+        at_boundary[i] = True
+        jerk_at_boundary[max(0, i - 2) : i + 1] = True
+    return Smoothness(
+        boundary_max_step=float(delta[at_boundary].max(initial=0.0)),
+        boundary_max_jerk=float(jerk[jerk_at_boundary].max(initial=0.0)),
+        inside_max_step=float(delta[~at_boundary].max(initial=0.0)),
+        inside_max_jerk=float(jerk[~jerk_at_boundary].max(initial=0.0)),
+        boundaries=len(boundaries),
+    )
