@@ -75,7 +75,9 @@ def main() -> int:
         f"queue threshold 0.5, RTC {rtc.schedule} schedule, horizon {rtc.execution_horizon}, "
         f"max guidance weight {rtc.max_guidance_weight:g}; {args.steps} steps × {args.seeds} seeds per cell"
     )
-    header = f"{'delay':>5} {'mode':<20} {'chunks':>6} {'bnd max|Δa|':>12} {'in max|Δa|':>11} {'bnd jerk':>9} {'in jerk':>8}"
+    header = (
+        f"{'delay':>5} {'mode':<20} {'chunks':>6} {'bnd max|Δa|':>12} {'in max|Δa|':>11} {'bnd jerk':>9} {'in jerk':>8}"
+    )
     print(header)
     ratios = []
     for delay in args.delays:

@@ -32,6 +32,8 @@ class Rollout:
     """(request step, chunk as predicted: row k for request step + k)."""
     boundaries: list[int] = field(default_factory=list)
     """First step executed from each accepted chunk (after the first)."""
+    switch_jumps: list[float] = field(default_factory=list)
+    """Per boundary: max |new plan − previous plan| at its first step (0 = the motion continues)."""
     requests: list[tuple[int, int, int]] = field(default_factory=list)
     """(request step, RTC delay asked for, rows the executor trimmed)."""
 
@@ -90,11 +92,17 @@ def simulate(
         if pending is not None and step == pending[0].step + delay_steps:
             request, chunk = pending
             arrival = step * DT_NS + DT_NS // 20
+            previous = executor.queue.action_at(step + 1)
+            previous = None if previous is None else previous.copy()
             outcome = executor.accept_chunk(request, chunk, (arrival - request.stamp_ns) * 1e-9, arrival)
             if not isinstance(outcome, PlannedChunk):
                 raise AssertionError(f"chunk for step {request.step} not planned: {outcome}")
             if rollout.requests:  # not the first chunk
                 rollout.boundaries.append(step + 1)
+                if previous is None:
+                    raise AssertionError(f"the queue ran dry before step {step + 1}")
+                switched = executor.queue.action_at(step + 1)
+                rollout.switch_jumps.append(float(np.abs(switched - previous).max()))
             rollout.requests.append((request.step, request.delay, outcome.delay_steps))
             pending = None
         now = step * DT_NS + DT_NS // 10
@@ -116,6 +124,8 @@ def simulate(
 class Smoothness:
     """Discontinuity of an executed stream at chunk boundaries, beside the motion inside chunks."""
 
+    switch_jump: float
+    """max |new plan − previous plan| at the boundaries: the jump the switch adds to the motion."""
     boundary_max_step: float
     """max |a[b] − a[b−1]| over boundaries b and joints."""
     boundary_max_jerk: float
@@ -133,7 +143,8 @@ def smoothness(rollout: Rollout, skip_steps: int = 0) -> Smoothness:
     steps, actions = steps[keep], actions[keep]
     delta = np.abs(np.diff(actions, axis=0)).max(axis=1)  # delta[i]: steps[i] -> steps[i + 1]
     jerk = np.abs(np.diff(actions, n=3, axis=0)).max(axis=1)  # jerk[i] spans steps[i] .. steps[i + 3]
-    boundaries = [b for b in rollout.boundaries if steps[0] < b <= steps[-1]]
+    kept = [(b, j) for b, j in zip(rollout.boundaries, rollout.switch_jumps, strict=True) if steps[0] < b <= steps[-1]]
+    boundaries = [b for b, _ in kept]
     at_boundary = np.zeros(len(delta), dtype=bool)
     jerk_at_boundary = np.zeros(len(jerk), dtype=bool)
     for b in boundaries:
@@ -141,6 +152,7 @@ def smoothness(rollout: Rollout, skip_steps: int = 0) -> Smoothness:
         at_boundary[i] = True
         jerk_at_boundary[max(0, i - 2) : i + 1] = True
     return Smoothness(
+        switch_jump=max((j for _, j in kept), default=0.0),
         boundary_max_step=float(delta[at_boundary].max(initial=0.0)),
         boundary_max_jerk=float(jerk[jerk_at_boundary].max(initial=0.0)),
         inside_max_step=float(delta[~at_boundary].max(initial=0.0)),

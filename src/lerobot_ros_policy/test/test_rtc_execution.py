@@ -217,14 +217,24 @@ def test_rtc_checkpoint_settings_are_read_from_rtc_config():
 
 
 def test_rtc_auto_follows_the_runtime_and_the_checkpoint():
-    assert resolve_rtc("auto", raw_config={}, supports_prefix_guidance=True) == RtcConfig()
-    assert resolve_rtc("auto", raw_config={}, supports_prefix_guidance=False) is None
-    assert resolve_rtc("auto", raw_config={}, supports_prefix_guidance=True, temporal_ensembling=True) is None
-    assert resolve_rtc("auto", raw_config=SMOLVLA_RTC, supports_prefix_guidance=True) == RtcConfig("exp", 4.0, 12)
+    # Nothing stored: LeRobot's schedule and weight, the whole queued prefix as horizon.
+    assert resolve_rtc("auto", raw_config={}, supports_prefix_guidance=True, chunk_size=50) == RtcConfig(
+        execution_horizon=50
+    )
+    assert resolve_rtc("auto", raw_config={}, supports_prefix_guidance=False, chunk_size=50) is None
+    assert (
+        resolve_rtc("auto", raw_config={}, supports_prefix_guidance=True, chunk_size=50, temporal_ensembling=True)
+        is None
+    )
+    assert resolve_rtc("auto", raw_config=SMOLVLA_RTC, supports_prefix_guidance=True, chunk_size=50) == RtcConfig(
+        "exp", 4.0, 12
+    )
     disabled = {"rtc_config": {**SMOLVLA_RTC["rtc_config"], "enabled": False}}
-    assert resolve_rtc("auto", raw_config=disabled, supports_prefix_guidance=True) is None
-    assert resolve_rtc("on", raw_config=disabled, supports_prefix_guidance=True) == RtcConfig("exp", 4.0, 12)
-    assert resolve_rtc("off", raw_config=SMOLVLA_RTC, supports_prefix_guidance=True) is None
+    assert resolve_rtc("auto", raw_config=disabled, supports_prefix_guidance=True, chunk_size=50) is None
+    assert resolve_rtc("on", raw_config=disabled, supports_prefix_guidance=True, chunk_size=50) == RtcConfig(
+        "exp", 4.0, 12
+    )
+    assert resolve_rtc("off", raw_config=SMOLVLA_RTC, supports_prefix_guidance=True, chunk_size=50) is None
 
 
 def test_rtc_parameters_override_the_checkpoint():
@@ -235,19 +245,20 @@ def test_rtc_parameters_override_the_checkpoint():
         execution_horizon=30,
         raw_config=SMOLVLA_RTC,
         supports_prefix_guidance=True,
+        chunk_size=50,
     )
     assert resolved == RtcConfig("ones", 2.5, 30)
-    partial = resolve_rtc("on", schedule="zeros", raw_config=SMOLVLA_RTC, supports_prefix_guidance=True)
+    partial = resolve_rtc("on", schedule="zeros", raw_config=SMOLVLA_RTC, supports_prefix_guidance=True, chunk_size=50)
     assert partial == RtcConfig("zeros", 4.0, 12)
 
 
 def test_rtc_refuses_contradictions():
     with pytest.raises(RtcSettingsError, match="'act' runtime has no prefix guidance"):
-        resolve_rtc("on", raw_config={}, supports_prefix_guidance=False, policy_type="act")
+        resolve_rtc("on", raw_config={}, supports_prefix_guidance=False, chunk_size=50, policy_type="act")
     with pytest.raises(RtcSettingsError, match="exclude each other"):
-        resolve_rtc("on", raw_config={}, supports_prefix_guidance=True, temporal_ensembling=True)
+        resolve_rtc("on", raw_config={}, supports_prefix_guidance=True, chunk_size=50, temporal_ensembling=True)
     with pytest.raises(RtcSettingsError, match="not one of auto, on, off"):
-        resolve_rtc("maybe", raw_config={}, supports_prefix_guidance=True)
+        resolve_rtc("maybe", raw_config={}, supports_prefix_guidance=True, chunk_size=50)
     with pytest.raises(RtcSettingsError, match="schedule 'cosine'"):
         RtcConfig(schedule="cosine")
     with pytest.raises(RtcSettingsError, match="max_guidance_weight must be positive"):

@@ -102,6 +102,7 @@ def resolve_rtc(
     execution_horizon: int = 0,
     raw_config: Mapping[str, Any],
     supports_prefix_guidance: bool,
+    chunk_size: int,
     temporal_ensembling: bool = False,
     policy_type: str = "",
 ) -> RtcConfig | None:
@@ -110,7 +111,10 @@ def resolve_rtc(
     `mode`: "on" (refused for a runtime without prefix guidance or with temporal ensembling),
     "off", or "auto": the checkpoint's `rtc_config.enabled` when it has one, else on for every
     runtime that supports prefix guidance (and off with temporal ensembling). Empty / zero
-    settings take the checkpoint's value, then LeRobot's default.
+    settings take the checkpoint's value, then LeRobot's default; the execution horizon then
+    defaults to the chunk size, i.e. the whole queued prefix guides (the RTC paper's soft mask
+    over the overlap: LeRobot's default of 10 steps leaves RTC without effect once the inference
+    delay reaches 10 steps).
     """
     if mode not in RTC_MODES:
         raise RtcSettingsError(f"rtc mode {mode!r} is not one of {', '.join(RTC_MODES)}")
@@ -132,7 +136,7 @@ def resolve_rtc(
     }[mode]
     if not enabled:
         return None
-    settings = dict(stored)
+    settings = {"execution_horizon": chunk_size, **stored}
     if schedule:
         settings["schedule"] = schedule
     if max_guidance_weight > 0:

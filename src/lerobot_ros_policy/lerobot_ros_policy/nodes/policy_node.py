@@ -107,7 +107,11 @@ class PolicyNodeConfig:
         0.0, "RTC guidance weight cap; 0 = the checkpoint's, else 10", min=0.0, max=1000.0
     )
     rtc_execution_horizon: int = param(
-        0, "RTC: steps of a new chunk guided by the queued ones; 0 = the checkpoint's, else 10", min=0, max=10000
+        0,
+        "RTC: steps of a new chunk guided by the queued ones; 0 = the checkpoint's, else the chunk size "
+        "(the whole queued prefix)",
+        min=0,
+        max=10000,
     )
     chunk_merge: str = param(
         "replace",
@@ -172,6 +176,7 @@ class PolicyNode(Node):
             execution_horizon=config.rtc_execution_horizon,
             raw_config=self.runtime.config.raw,
             supports_prefix_guidance=self.runtime.supports_prefix_guidance,
+            chunk_size=self.runtime.chunk_size,
             temporal_ensembling=config.temporal_ensembling,
             policy_type=self.runtime.config.type,
         )
@@ -275,6 +280,12 @@ class PolicyNode(Node):
             guidance = self.rtc.guidance(
                 request.prefix, request.delay, self.runtime.chunk_size, self.columns.to_dataset
             )
+            if guidance is not None and guidance.delay >= guidance.execution_horizon:
+                self.get_logger().warning(
+                    f"RTC has no effect: inference delay {guidance.delay} steps reaches rtc_execution_horizon "
+                    f"{guidance.execution_horizon}",
+                    throttle_duration_sec=5.0,
+                )
         self.worker.submit(request, (observation, self.task, guidance))
 
     def _infer(self, payload: tuple[dict[str, np.ndarray], str, PrefixGuidance | None]) -> np.ndarray:
