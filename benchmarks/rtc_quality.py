@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("rtc_support", ROOT / "src/lerobot_ros_policy/test/rtc_support.py")
 support = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = support  # its dataclasses look their module up
 _spec.loader.exec_module(support)
 
 LABELS = {"replace": "naive replacement", "ensemble": "temporal ensembling", "rtc": "RTC"}

@@ -9,17 +9,45 @@ for the same request.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
-import torch
 
 from lerobot_ros_policy.execution import ChunkExecutor, ExecutionConfig, PlannedChunk, RtcConfig
-from lerobot_ros_policy.runtimes import PolicyRuntime
+from lerobot_ros_policy.runtimes import PolicyRuntime, PrefixGuidance, load_runtime
 
+HERE = Path(__file__).resolve().parent
+REFERENCE_PYTHON = HERE.parents[2] / ".venv-lerobot" / "bin" / "python"
+MAKE_SMOLVLA = HERE / "rtc_make_smolvla.py"
+STANDIN = HERE / "data" / "smolvlm2_standin"
 FPS = 30.0
 DT_NS = round(1e9 / FPS)
 MODES = ("rtc", "replace", "ensemble")
+
+
+def make_smolvla_checkpoint(
+    out: Path, cameras: dict[str, tuple[int, int]] | None = None, chunk_size: int = 50, action_std: float = 10.0
+) -> Path:
+    """A tiny random-weight SmolVLA saved by LeRobot 0.4.4 itself (reference venv), its shrunk stand-in
+    backbone beside it; returns the checkpoint directory."""
+    cameras = {"front": (48, 64)} if cameras is None else cameras
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AMENT", "COLCON", "VIRTUAL_ENV"))}
+    env["HF_HUB_OFFLINE"] = "1"
+    command = [str(REFERENCE_PYTHON), str(MAKE_SMOLVLA), str(out), str(STANDIN), json.dumps(cameras)]
+    command += [str(chunk_size), str(action_std)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"making the SmolVLA checkpoint failed:\n{result.stdout}\n{result.stderr}")
+    return out
+
+
+def smolvla_runtime(tmp: Path, **checkpoint_options) -> PolicyRuntime:
+    """The native SmolVLA runtime (float32, CPU) on a fresh tiny checkpoint under `tmp`."""
+    return load_runtime(make_smolvla_checkpoint(tmp / "pretrained_model", **checkpoint_options))
 
 
 @dataclass
@@ -30,6 +58,8 @@ class Rollout:
     """Action executed at each step."""
     chunks: list[tuple[int, np.ndarray]] = field(default_factory=list)
     """(request step, chunk as predicted: row k for request step + k)."""
+    guidances: list[PrefixGuidance | None] = field(default_factory=list)
+    """The guidance each chunk was predicted with (None: unguided)."""
     boundaries: list[int] = field(default_factory=list)
     """First step executed from each accepted chunk (after the first)."""
     switch_jumps: list[float] = field(default_factory=list)
@@ -58,6 +88,25 @@ def observation_for(runtime: PolicyRuntime, state: np.ndarray, seed: int = 0) ->
     return observation
 
 
+def start_noise(runtime: PolicyRuntime, seed: int, smooth_steps: float = 0.0) -> np.ndarray:
+    """Seeded unit-variance start noise `(chunk_size, max_action_dim)` for a flow-matching runtime.
+
+    `smooth_steps` > 0 correlates it along the chunk (Gaussian kernel of that many steps, rescaled to
+    unit variance): a random-weight model then predicts smooth chunks, as a trained policy does,
+    instead of per-step noise that no chunk merge can smooth.
+    """
+    width = int(runtime.config.raw.get("max_action_dim", runtime.action_dim))
+    rng = np.random.default_rng(seed)
+    if smooth_steps <= 0:
+        return rng.standard_normal((runtime.chunk_size, width)).astype(np.float32)
+    radius = int(np.ceil(4 * smooth_steps))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / smooth_steps) ** 2)
+    kernel /= np.sqrt((kernel**2).sum())  # unit variance after the convolution
+    white = rng.standard_normal((runtime.chunk_size + 2 * radius, width))
+    smooth = np.stack([np.convolve(white[:, j], kernel, mode="valid") for j in range(width)], axis=1)
+    return smooth.astype(np.float32)
+
+
 def simulate(
     runtime: PolicyRuntime,
     mode: str,
@@ -68,6 +117,7 @@ def simulate(
     initial_state: np.ndarray | None = None,
     queue_threshold: float = 0.5,
     seed: int = 0,
+    smooth_steps: float = 0.0,
     task: str = "pick the cube",
 ) -> Rollout:
     """Run `runtime` through a `ChunkExecutor` for `steps` control steps at 30 fps.
@@ -75,7 +125,8 @@ def simulate(
     `mode`: "rtc" (prefix guidance with `rtc`, replacement), "replace" (naive replacement) or
     "ensemble" (temporal ensembling, LeRobot's coefficient). Each chunk is requested at 0.1 of a
     step and arrives `delay_steps` steps later at 0.05 of a step: `delay_steps + 1` rows are
-    trimmed (the step executing at the request and the `delay_steps` that pass).
+    trimmed (the step executing at the request and the `delay_steps` that pass). The start noise
+    of each chunk is seeded by its request step (`start_noise`).
     """
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} is not one of {MODES}")
@@ -113,9 +164,10 @@ def simulate(
         if pending is None and executor.wants_chunk(now):
             request = executor.make_request(now)
             guidance = rtc.guidance(request.prefix, request.delay, runtime.chunk_size) if mode == "rtc" else None
-            torch.manual_seed(seed * 100_003 + request.step)
-            chunk = runtime.predict_chunk(observation_for(runtime, state, seed), task, guidance)
+            noise = start_noise(runtime, seed * 100_003 + request.step, smooth_steps)
+            chunk = runtime.predict_chunk(observation_for(runtime, state, seed), task, guidance, noise=noise)
             rollout.chunks.append((request.step, np.asarray(chunk, dtype=float)))
+            rollout.guidances.append(guidance)
             pending = (request, np.asarray(chunk, dtype=float))
     return rollout
 
