@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("rtc_support", ROOT / "src/lerobot_ros_policy/test/rtc_support.py")
@@ -67,7 +68,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=300, help="control steps per rollout")
     parser.add_argument("--seeds", type=int, default=2, help="rollouts per mode and delay")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "rtc_boundaries.png")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steady on a loaded machine)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
         runtime = support.smolvla_runtime(Path(tmp))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from lerobot_ros_policy.execution import RtcConfig
 
@@ -21,12 +22,26 @@ support = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = support  # its dataclasses look their module up
 _spec.loader.exec_module(support)
 
-DELAY = 5  # injected inference delay, control steps
+DELAY = 4  # injected inference delay, control steps
+CHUNK = 30
+HORIZON = 15
+SMOOTH = 4.0  # start noise correlated over 4 steps: smooth chunks, as a trained policy's
 
 
 @pytest.fixture(scope="module")
-def runtime(tmp_path_factory):
-    return support.smolvla_runtime(tmp_path_factory.mktemp("smolvla"))
+def runtime(tmp_path_factory, reference_python):
+    # One thread: on the shared 2-core machine, two torch threads contend and a chunk takes ~30× longer.
+    torch.set_num_threads(1)
+    return support.smolvla_runtime(tmp_path_factory.mktemp("smolvla"), chunk_size=CHUNK)
+
+
+@pytest.fixture(scope="module")
+def rollouts(runtime):
+    """The same closed loop with RTC and with naive replacement (same noise per request)."""
+    return {
+        mode: support.simulate(runtime, mode, DELAY, 90, rtc=RtcConfig(execution_horizon=HORIZON), smooth_steps=SMOOTH)
+        for mode in ("rtc", "replace")
+    }
 
 
 def guided_chunks(rollout):
@@ -34,8 +49,9 @@ def guided_chunks(rollout):
     return [(g, chunk) for g, (_, chunk) in zip(rollout.guidances, rollout.chunks, strict=True) if g is not None]
 
 
-def test_rtc_runtime_requests_carry_the_queue_and_the_latency_driven_delay(runtime):
-    rollout = support.simulate(runtime, "rtc", DELAY, 120, rtc=RtcConfig(execution_horizon=20))
+@pytest.mark.reference
+def test_rtc_runtime_requests_carry_the_queue_and_the_latency_driven_delay(rollouts):
+    rollout = rollouts["rtc"]
     assert len(rollout.chunks) >= 4
     # The first request has no latency history: only its own step is frozen; later ones freeze the
     # injected delay plus that step, which is exactly what the executor trims when the chunk lands.
@@ -43,47 +59,40 @@ def test_rtc_runtime_requests_carry_the_queue_and_the_latency_driven_delay(runti
     for step, delay, trimmed in rollout.requests[1:]:
         assert delay == trimmed == DELAY + 1, (step, delay, trimmed)
     for (step, _), guidance in zip(rollout.chunks[1:], rollout.guidances[1:], strict=True):
-        # The prefix is what the executor had queued for the request's step on.
+        # The prefix is what the executor had queued from the request's step on.
         assert guidance is not None and guidance.delay == DELAY + 1
         np.testing.assert_allclose(guidance.prefix[0], rollout.executed[step], atol=1e-5)
 
 
-def test_rtc_runtime_guided_chunks_follow_the_prefix_over_the_delay(runtime):
-    rtc = RtcConfig(execution_horizon=20)
-    guided = support.simulate(runtime, "rtc", DELAY, 150, rtc=rtc)
-    free = support.simulate(runtime, "replace", DELAY, 150)
-    pairs = guided_chunks(guided)
+@pytest.mark.reference
+def test_rtc_runtime_guided_chunks_follow_the_prefix_over_the_delay(rollouts):
+    pairs = guided_chunks(rollouts["rtc"])
     assert len(pairs) >= 3
-    spread = np.std(np.concatenate([chunk for _, chunk in free.chunks]), axis=0).max()
+    spread = np.std(np.concatenate([chunk for _, chunk in rollouts["replace"].chunks]), axis=0).max()
     for guidance, chunk in pairs:
         frozen = np.abs(chunk[: guidance.delay] - guidance.prefix[: guidance.delay]).max()
-        assert frozen < 0.15 * spread, f"frozen rows deviate {frozen:.3f} from the prefix (chunk spread {spread:.3f})"
+        assert frozen < 0.1 * spread, f"frozen rows deviate {frozen:.3f} from the prefix (chunk spread {spread:.3f})"
 
 
-@pytest.mark.parametrize("smooth_steps", [0.0, 4.0])
-def test_rtc_runtime_schedules_order_the_adherence_over_the_ramp(runtime, smooth_steps):
+@pytest.mark.reference
+def test_rtc_runtime_schedules_order_the_adherence_over_the_ramp(runtime):
     """Between the delay and the horizon `ones` keeps the prefix, `zeros` lets go, `linear` and `exp`
     (lower weights) lie between, in that order."""
-    horizon = 20
     deviation = {}
     for schedule in ("ones", "linear", "exp", "zeros"):
-        rollout = support.simulate(
-            runtime, "rtc", DELAY, 120, rtc=RtcConfig(schedule, execution_horizon=horizon), smooth_steps=smooth_steps
-        )
+        rtc = RtcConfig(schedule, execution_horizon=HORIZON)
+        rollout = support.simulate(runtime, "rtc", DELAY, 60, rtc=rtc, smooth_steps=SMOOTH)
         ramps = []
         for guidance, chunk in guided_chunks(rollout):
-            end = min(horizon, len(guidance.prefix))
+            end = min(HORIZON, len(guidance.prefix))
             ramps.append(np.abs(chunk[guidance.delay : end] - guidance.prefix[guidance.delay : end]).mean())
         deviation[schedule] = float(np.mean(ramps))
     assert deviation["ones"] < deviation["linear"] < deviation["exp"] < deviation["zeros"], deviation
 
 
-def test_rtc_runtime_boundary_jumps_are_smaller_than_naive_replacement(runtime):
-    rtc = RtcConfig(execution_horizon=runtime.chunk_size)
-    figures = {
-        mode: support.smoothness(support.simulate(runtime, mode, DELAY, 200, rtc=rtc, smooth_steps=4.0), 20)
-        for mode in ("rtc", "replace")
-    }
-    assert figures["rtc"].boundaries >= 4
-    assert figures["rtc"].switch_jump * 5 < figures["replace"].switch_jump, figures
+@pytest.mark.reference
+def test_rtc_runtime_boundary_jumps_are_smaller_than_naive_replacement(rollouts):
+    figures = {mode: support.smoothness(rollout, skip_steps=CHUNK) for mode, rollout in rollouts.items()}
+    assert figures["rtc"].boundaries >= 2
+    assert figures["rtc"].switch_jump * 10 < figures["replace"].switch_jump, figures
     assert figures["rtc"].boundary_max_step * 3 < figures["replace"].boundary_max_step, figures
