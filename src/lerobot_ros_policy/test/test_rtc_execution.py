@@ -77,6 +77,24 @@ def test_rtc_delay_equals_the_trim_when_inference_takes_the_max_latency():
         assert plan.delay_steps == request.delay, (latency_s, now - at_step(50, 0.0))
 
 
+def test_rtc_delay_counts_the_hand_off_after_the_inference():
+    """The trim sees request-to-acceptance time: a chunk computed in 10 ms but accepted 5 steps later
+    counts as 5 steps of latency."""
+    executor = make_executor()
+    request = executor.make_request(at_step(0, 0.1))
+    executor.accept_chunk(request, ramp_chunk(0), 0.01, at_step(5, 0.1))
+    assert executor.latency.max == pytest.approx(5 / 30, rel=1e-6)
+    assert executor.make_request(at_step(20, 0.1)).delay == 6
+
+
+def test_rtc_delay_margin_freezes_extra_rows():
+    guidance = RtcConfig(delay_margin=3).guidance(ramp_chunk(0), delay=4, chunk_size=30)
+    assert guidance.delay == 7
+    assert RtcConfig(delay_margin=40).guidance(ramp_chunk(0), delay=4, chunk_size=30).delay == 30
+    with pytest.raises(RtcSettingsError, match="delay_margin must be ≥ 0"):
+        RtcConfig(delay_margin=-1)
+
+
 def test_rtc_delay_forgets_latency_after_the_window():
     executor = make_executor(latency_window=2)
     executor.latency.add(0.5)
@@ -248,6 +266,8 @@ def test_rtc_parameters_override_the_checkpoint():
         chunk_size=50,
     )
     assert resolved == RtcConfig("ones", 2.5, 30)
+    with_margin = resolve_rtc("on", delay_margin=2, raw_config={}, supports_prefix_guidance=True, chunk_size=50)
+    assert with_margin == RtcConfig(execution_horizon=50, delay_margin=2)
     partial = resolve_rtc("on", schedule="zeros", raw_config=SMOLVLA_RTC, supports_prefix_guidance=True, chunk_size=50)
     assert partial == RtcConfig("zeros", 4.0, 12)
 

@@ -214,7 +214,8 @@ class ChunkExecutor:
         """
         if request.epoch != self._epoch or self._paused:
             return None
-        self.latency.add(latency_s)
+        # What the delay trim sees: request to acceptance, i.e. the inference plus its hand-off.
+        self.latency.add(max(latency_s, (now_ns - request.stamp_ns) * 1e-9))
         chunk = np.asarray(chunk, dtype=float)
         if chunk.ndim != 2 or chunk.shape[1] != len(self.joint_names) or len(chunk) == 0:
             return self._reject(f"chunk of shape {chunk.shape}, expected [steps, {len(self.joint_names)}]", now_ns)

@@ -38,6 +38,9 @@ class RtcConfig:
     schedule: str = "linear"
     max_guidance_weight: float = 10.0
     execution_horizon: int = 10
+    delay_margin: int = 0
+    """Rows frozen onto the prefix beyond the latency-driven delay: an inference slower than the
+    recent maximum then still lands on rows that continue the executed motion."""
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -46,6 +49,8 @@ class RtcConfig:
             raise RtcSettingsError(f"RTC max_guidance_weight must be positive, got {self.max_guidance_weight}")
         if self.execution_horizon < 1:
             raise RtcSettingsError(f"RTC execution_horizon must be at least 1 step, got {self.execution_horizon}")
+        if self.delay_margin < 0:
+            raise RtcSettingsError(f"RTC delay_margin must be ≥ 0 steps, got {self.delay_margin}")
 
     def guidance(
         self,
@@ -67,7 +72,7 @@ class RtcConfig:
             prefix = to_model_units(prefix)
         return PrefixGuidance(
             prefix=np.ascontiguousarray(prefix, dtype=np.float32),
-            delay=int(min(max(delay, 0), chunk_size)),
+            delay=int(min(max(delay, 0) + self.delay_margin, chunk_size)),
             execution_horizon=min(self.execution_horizon, chunk_size),
             schedule=self.schedule,
             max_guidance_weight=float(self.max_guidance_weight),
@@ -100,6 +105,7 @@ def resolve_rtc(
     schedule: str = "",
     max_guidance_weight: float = 0.0,
     execution_horizon: int = 0,
+    delay_margin: int = 0,
     raw_config: Mapping[str, Any],
     supports_prefix_guidance: bool,
     chunk_size: int,
@@ -136,7 +142,7 @@ def resolve_rtc(
     }[mode]
     if not enabled:
         return None
-    settings = {"execution_horizon": chunk_size, **stored}
+    settings = {"execution_horizon": chunk_size, **stored, "delay_margin": delay_margin}
     if schedule:
         settings["schedule"] = schedule
     if max_guidance_weight > 0:

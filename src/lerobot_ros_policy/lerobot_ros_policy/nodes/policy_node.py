@@ -113,6 +113,13 @@ class PolicyNodeConfig:
         min=0,
         max=10000,
     )
+    rtc_delay_margin: int = param(
+        0,
+        "RTC: rows frozen onto the queued actions beyond the latency-driven delay (absorbs inferences "
+        "slower than the recent maximum, at the cost of reacting that many steps later)",
+        min=0,
+        max=1000,
+    )
     chunk_merge: str = param(
         "replace",
         "without RTC or ensembling: replace the queue from the next step on, or append each chunk "
@@ -174,6 +181,7 @@ class PolicyNode(Node):
             schedule=config.rtc_schedule,
             max_guidance_weight=config.rtc_max_guidance_weight,
             execution_horizon=config.rtc_execution_horizon,
+            delay_margin=config.rtc_delay_margin,
             raw_config=self.runtime.config.raw,
             supports_prefix_guidance=self.runtime.supports_prefix_guidance,
             chunk_size=self.runtime.chunk_size,
