@@ -207,6 +207,10 @@ class PolicyNode(Node):
         self.task = config.task or self.contract.task or ""
 
         self._results: deque[InferenceResult] = deque()
+        # A request counts as in flight until its result is applied here, not only while the worker
+        # computes: a tick in between would otherwise request again from the queue the result is
+        # about to replace (an unguided or stale-prefix chunk).
+        self._in_flight = False
         self._wake = self.create_guard_condition(self._on_results)
         self.worker = InferenceWorker(self._infer, self._on_done)
 
@@ -275,7 +279,7 @@ class PolicyNode(Node):
         action = self.executor_core.tick(now)
         if action is not None and self.stream_pub is not None:
             self._publish_stream(action, now)
-        if self.worker.busy or not self.executor_core.wants_chunk(now):
+        if self._in_flight or not self.executor_core.wants_chunk(now):
             return
         try:
             observation = self.assembler.assemble(now, self.config.max_observation_age)
@@ -294,7 +298,7 @@ class PolicyNode(Node):
                     f"{guidance.execution_horizon}",
                     throttle_duration_sec=5.0,
                 )
-        self.worker.submit(request, (observation, self.task, guidance))
+        self._in_flight = self.worker.submit(request, (observation, self.task, guidance))
 
     def _infer(self, payload: tuple[dict[str, np.ndarray], str, PrefixGuidance | None]) -> np.ndarray:
         """Worker thread: model forward pass, then LeRobot units → radians in joint order."""
@@ -311,6 +315,7 @@ class PolicyNode(Node):
     def _on_results(self) -> None:
         while self._results:
             result = self._results.popleft()
+            self._in_flight = False
             now = self._now_ns()
             request: InferenceRequest = result.request
             if result.error is not None:
