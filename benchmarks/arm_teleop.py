@@ -115,7 +115,7 @@ def measure_rate(topic: str, seconds: float) -> float:
     import rclpy
     from sensor_msgs.msg import JointState
 
-    from lerobot_ros_drivers.common.qos import subscriber_qos
+    from lerobot_ros_core.node.qos import subscriber_qos
 
     node = rclpy.create_node("arm_teleop_benchmark_rate")
     stamps: list[float] = []

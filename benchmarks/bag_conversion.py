@@ -24,8 +24,8 @@ import av
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 
+from lerobot_ros_core.contract import parse_contract
 from lerobot_ros_record.bag import convert_bags, typestore
-from lerobot_ros_record.contract import parse_contract
 from lerobot_ros_record.dataset import WriterConfig
 
 JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]

@@ -36,7 +36,7 @@ def per_call_ms(function, repeat: int = 200) -> float:
 
 
 def conversions() -> None:
-    from lerobot_ros_drivers.common.images import (
+    from lerobot_ros_core.messages.images import (
         compressed_to_numpy,
         image_to_numpy,
         numpy_to_compressed,
@@ -83,7 +83,7 @@ BASELINE_PUBLISHER = textwrap.dedent(
     """
     import time, numpy as np, rclpy
     from sensor_msgs.msg import Image
-    from lerobot_ros_drivers.common.qos import SENSOR_QOS
+    from lerobot_ros_core.node.qos import SENSOR_QOS
     rclpy.init()
     node = rclpy.create_node("baseline_publisher")
     pub = node.create_publisher(Image, "cameras/front/image_raw", SENSOR_QOS)
@@ -113,7 +113,7 @@ def measure(command: list[str], seconds: float, compressed: bool) -> tuple[float
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import CompressedImage, Image
 
-    from lerobot_ros_drivers.common.qos import subscriber_qos
+    from lerobot_ros_core.node.qos import subscriber_qos
 
     context = rclpy.Context()
     rclpy.init(context=context)

@@ -29,13 +29,13 @@ import rclpy
 import torch
 from sensor_msgs.msg import Image, JointState
 
+from lerobot_ros_core.contract import parse_contract
 from lerobot_ros_msgs.msg import ActionChunk
 from lerobot_ros_policy.checkpoint import Preprocessor
 from lerobot_ros_policy.execution import ChunkExecutor, ExecutionConfig
 from lerobot_ros_policy.execution.observation import ObservationAssembler, match_checkpoint
 from lerobot_ros_policy.nodes.policy_node import chunk_message, trajectory_message
 from lerobot_ros_policy.runtimes import load_runtime
-from lerobot_ros_record.contract import parse_contract
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location(

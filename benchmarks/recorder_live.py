@@ -4,8 +4,9 @@ Publishers run in separate processes (one per camera, one for both arms' joint s
 wrench), as on a robot; the recorder node records one episode of `--duration` seconds (the issue's
 target: 300 s, zero dropped frames) with libsvtav1. Printed side by side:
 
-* frames written against the frames the duration should give (duration × fps), frames dropped by
-  the resampler (per reason) and camera frames the encoders could not keep up with;
+* frames written against the frames the duration should give (duration × fps), the episodes they
+  form (a stream past its sync limit ends an episode: the rest is the next one), frames held per
+  stream, and camera frames the encoders could not keep up with;
 * CPU of the recorder process against the publishers' (user+system seconds / wall seconds).
 
 Run by hand (not part of the tests):
@@ -34,7 +35,7 @@ PUBLISHER = (
     r"""
 import sys, numpy as np, rclpy
 from rclpy.executors import ExternalShutdownException
-from lerobot_ros_drivers.common.qos import SENSOR_QOS
+from lerobot_ros_core.node.qos import SENSOR_QOS
 kind, name, content, index = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 rclpy.init()
 node = rclpy.create_node(f"bench_{name}")
@@ -114,8 +115,9 @@ fin = node.create_client(Trigger, "recorder/finalize"); fin.wait_for_service(tim
 f = fin.call_async(Trigger.Request()); rclpy.spin_until_future_complete(node, f, timeout_sec=60)
 print(json.dumps({"saved": r.saved, "frames": r.frames, "message": r.message,
                   "dropped_video_frames": final.dropped_video_frames,
-                  "streams": [{"feature": s.feature, "received": s.messages_received, "dropped": s.frames_dropped,
-                               "p95_ms": s.staleness_p95 * 1e3, "max_ms": s.staleness_max * 1e3, "gaps": s.gaps}
+                  "streams": [{"feature": s.feature, "received": s.messages_received, "held": s.frames_held,
+                               "limit_hits": s.limit_hits, "p95_ms": s.staleness_p95 * 1e3,
+                               "max_ms": s.staleness_max * 1e3, "gaps": s.gaps}
                               for s in final.streams]}))
 """
 
@@ -214,8 +216,7 @@ def main() -> None:
         f"episode {args.duration:.0f} s, codec {args.codec}, {args.content} images: "
         f"{report['frames']} frames written, {expected} expected"
     )
-    resampler_drops = sum(s["dropped"] for s in report["streams"])
-    print(f"frames dropped by the resampler (per stream, summed): {resampler_drops}")
+    print(f"dataset episodes: {info['total_episodes']} ({report['message']})")
     print(
         f"camera frames the encoders dropped: {report['dropped_video_frames']}; dataset: {info['total_frames']} frames"
     )
@@ -223,7 +224,7 @@ def main() -> None:
         rate = stream["received"] / args.duration
         print(f"  {stream['feature']:28s} {stream['received']:7d} msgs ({rate:5.1f}/s)  "
               f"staleness p95 {stream['p95_ms']:5.1f} ms max {stream['max_ms']:6.1f} ms  gaps {stream['gaps']}  "
-              f"frames dropped {stream['dropped']}")  # fmt: skip
+              f"held {stream['held']}  limit hits {stream['limit_hits']} (last episode)")  # fmt: skip
     print("publish rates (messages/s per topic): " + ", ".join(f"{n} {float(r):.1f}" for n, r in rates.items()))
     recorder_cpu = cpu[recorder.pid] / wall
     publishers_cpu = sum(cpu[p.pid] for p in publishers) / wall

@@ -303,6 +303,7 @@ def distributions() -> set[str]:
 def test_the_workspace_has_its_packages() -> None:
     expected = {
         "lerobot_ros_msgs",
+        "lerobot_ros_core",
         "lerobot_ros_drivers",
         "lerobot_ros_record",
         "lerobot_ros_policy",
@@ -360,6 +361,36 @@ def test_workspace_packages_depend_on_each_other_without_cycles() -> None:
     }
     cycle = dependency_cycle(graph)
     assert not cycle, f"dependency cycle between workspace packages: {' -> '.join(cycle)}"
+
+
+# The suite's architecture: msgs ← core ← {drivers, record, policy} ← bringup. A user who installs
+# only the recorder or the policy node gets no hardware drivers, and the policy no recorder.
+ALLOWED_WORKSPACE_DEPENDENCIES = {
+    "lerobot_ros_msgs": set(),
+    "lerobot_ros_core": {"lerobot_ros_msgs"},
+    "lerobot_ros_drivers": {"lerobot_ros_msgs", "lerobot_ros_core"},
+    "lerobot_ros_record": {"lerobot_ros_msgs", "lerobot_ros_core"},
+    "lerobot_ros_policy": {"lerobot_ros_msgs", "lerobot_ros_core"},
+    "lerobot_ros_bringup": {
+        "lerobot_ros_msgs",
+        "lerobot_ros_core",
+        "lerobot_ros_drivers",
+        "lerobot_ros_record",
+        "lerobot_ros_policy",
+    },
+}
+
+
+def test_the_package_graph_is_msgs_core_then_drivers_record_policy_then_bringup() -> None:
+    workspace = package_names(SRC_MANIFESTS)
+    assert workspace == set(ALLOWED_WORKSPACE_DEPENDENCIES), "a package was added: place it in the graph"
+    for manifest in SRC_MANIFESTS:
+        name = manifest.parent.name
+        uses = set(all_dependencies(parse_package(str(manifest)))) & workspace
+        extra = uses - ALLOWED_WORKSPACE_DEPENDENCIES[name]
+        assert not extra, f"{name} must not depend on {sorted(extra)}"
+        if name in ("lerobot_ros_drivers", "lerobot_ros_record", "lerobot_ros_policy"):
+            assert "lerobot_ros_core" in uses, f"{name} builds on lerobot_ros_core"
 
 
 def test_the_cycle_check_finds_cycles() -> None:

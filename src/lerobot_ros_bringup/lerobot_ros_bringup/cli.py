@@ -1,7 +1,7 @@
 """The `lerobot-ros` command: one entry point whose subcommands the suite's packages register.
 
 A package adds a subcommand with an entry point in the ``lerobot_ros.commands`` group that
-names a ``lerobot_ros_drivers.common.cli.Command``. Subcommands are discovered at run time, so
+names a ``lerobot_ros_core.cli.Command``. Subcommands are discovered at run time, so
 ``lerobot-ros --help`` lists exactly what is installed.
 """
 
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from lerobot_ros_drivers.common.cli import COMMAND_ENTRY_POINT_GROUP, Command
+from lerobot_ros_core.cli import COMMAND_ENTRY_POINT_GROUP, Command
 
 
 def discover_commands() -> dict[str, Command]:
@@ -22,7 +22,7 @@ def discover_commands() -> dict[str, Command]:
             continue
         command = entry_point.load()
         if not isinstance(command, Command):
-            raise TypeError(f"entry point {entry_point.value!r} is not a lerobot_ros_drivers.common.cli.Command")
+            raise TypeError(f"entry point {entry_point.value!r} is not a lerobot_ros_core.cli.Command")
         commands[entry_point.name] = command
     return dict(sorted(commands.items()))
 

@@ -22,7 +22,7 @@ import numpy as np
 from lerobot_ros_bringup.graph import get_graph
 from lerobot_ros_bringup.runner import GraphRunner
 from lerobot_ros_bringup.testing.probe import RosProbe
-from lerobot_ros_drivers.common.cli import Command
+from lerobot_ros_core.cli import Command
 
 DEMO_CONFIG = "demo"
 
@@ -90,16 +90,16 @@ def summarize_dataset(dataset: Path) -> dict:
         print(f"  video: {video}")
     sync_file = dataset / "meta" / "lerobot_ros_sync.json"
     if sync_file.is_file():
-        print("  sync report per episode (stream: staleness p95, gaps, frames dropped):")
+        print("  sync report per episode (stream: staleness p95, gaps, frames held/padded):")
         for episode, report in json.loads(sync_file.read_text()).items():
             cells = [
                 f"{name.removeprefix('observation.')}: {s['staleness_p95'] * 1000:.0f} ms, {s['gaps']}, "
-                f"{s['frames_dropped']}"
+                f"{s['frames_held']}/{s['frames_padded']}"
                 for name, s in report["streams"].items()
             ]
             print(
-                f"    episode {episode}: {report['frames']} frames, {report['frames_dropped']} dropped | "
-                + " | ".join(cells)
+                f"    episode {episode}: {report['frames']} frames, {report['frames_held']} held, "
+                f"{report['frames_padded']} padded | " + " | ".join(cells)
             )
     print(
         f"  LeRobot loads it as LeRobotDataset('local/lerobot_ros_demo', root='{dataset}'); train with\n"

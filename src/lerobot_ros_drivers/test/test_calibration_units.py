@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scservo_sdk
 
+from lerobot_ros_core.description import SO101_GRIPPER_LIMITS_RAD as GRIPPER_LIMITS_RAD
 from lerobot_ros_drivers.calibration import (
     FOLLOWER_NAMES,
     LEADER_NAMES,
@@ -22,7 +23,6 @@ from lerobot_ros_drivers.calibration import (
     save_calibration,
     sim_calibration_path,
 )
-from lerobot_ros_drivers.calibration.units import GRIPPER_LIMITS_RAD
 
 RAW_SAMPLES = [0, 1, 750, 851, 2047, 2048, 2075, 2999, 3400, 3401, 4095]
 

@@ -14,10 +14,10 @@ from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from lerobot_ros_bringup.graph.description import NodeSpec
+from lerobot_ros_core.messages.images import compressed_to_numpy, image_to_numpy
+from lerobot_ros_core.node.stamps import to_nanoseconds
 from lerobot_ros_drivers.cameras.capture import CameraError, Capture, CaptureThread, EndOfStream
 from lerobot_ros_drivers.cameras.opencv import OpenCVCamera, OpenCVCameraConfig
-from lerobot_ros_drivers.common.images import compressed_to_numpy, image_to_numpy
-from lerobot_ros_drivers.common.stamps import to_nanoseconds
 
 WIDTH, HEIGHT, FRAMES = 96, 64, 24
 INSTALL_LIB = Path(__file__).resolve().parents[3] / "install" / "lerobot_ros_drivers" / "lib" / "lerobot_ros_drivers"

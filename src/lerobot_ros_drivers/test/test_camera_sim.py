@@ -8,9 +8,9 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from lerobot_ros_bringup.graph.description import NodeSpec
+from lerobot_ros_core.messages.images import image_to_numpy
+from lerobot_ros_core.node.qos import SENSOR_QOS
 from lerobot_ros_drivers.cameras.sim import RobotModel, SimCameraConfig, SimCameraRenderer
-from lerobot_ros_drivers.common.images import image_to_numpy
-from lerobot_ros_drivers.common.qos import SENSOR_QOS
 
 POSE = {"shoulder_pan": 0.5, "shoulder_lift": -0.8, "elbow_flex": 0.9, "wrist_flex": 0.4, "gripper": 1.2}
 

@@ -20,9 +20,9 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
 from lerobot_ros_bringup.graph.description import NodeSpec
+from lerobot_ros_core.node.qos import COMMAND_QOS, LATCHED_QOS
+from lerobot_ros_core.node.stamps import duration_from_seconds
 from lerobot_ros_drivers.calibration.files import sim_calibration_path
-from lerobot_ros_drivers.common.qos import COMMAND_QOS, LATCHED_QOS
-from lerobot_ros_drivers.common.stamps import duration_from_seconds
 
 JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
 

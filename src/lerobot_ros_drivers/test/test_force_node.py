@@ -11,7 +11,7 @@ from geometry_msgs.msg import WrenchStamped
 from std_srvs.srv import Trigger
 
 from lerobot_ros_bringup.graph.description import NodeSpec
-from lerobot_ros_drivers.common.stamps import to_nanoseconds
+from lerobot_ros_core.node.stamps import to_nanoseconds
 from lerobot_ros_drivers.force.emulator import ForceSensorEmulator, constant_wrench
 from lerobot_ros_drivers.force.protocols import LineProtocol, LineProtocolConfig
 

@@ -10,11 +10,11 @@ import pytest
 from sensor_msgs.msg import CameraInfo, Image
 
 from lerobot_ros_bringup.graph.description import NodeSpec
+from lerobot_ros_core.messages.images import image_to_numpy
 from lerobot_ros_drivers.cameras.calibration import CameraModel
 from lerobot_ros_drivers.cameras.capture import CameraError, EndOfStream
 from lerobot_ros_drivers.cameras.realsense import RealSenseCamera, RealSenseConfig
 from lerobot_ros_drivers.cameras.realsense_recording import write_synthetic_recording
-from lerobot_ros_drivers.common.images import image_to_numpy
 
 WIDTH, HEIGHT, FRAMES = 64, 48, 12
 MODEL = CameraModel.pinhole(WIDTH, HEIGHT, fx=58.0, fy=59.0, cx=31.5, cy=23.5)

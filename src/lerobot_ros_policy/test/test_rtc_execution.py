@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lerobot_ros_core.contract import make_unit
 from lerobot_ros_policy.execution import (
     ActionColumns,
     ChunkExecutor,
@@ -15,7 +16,6 @@ from lerobot_ros_policy.execution import (
     checkpoint_rtc_config,
     resolve_rtc,
 )
-from lerobot_ros_record.contract import make_unit
 
 JOINTS = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
 DT = round(1e9 / 30)

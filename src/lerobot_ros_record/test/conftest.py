@@ -14,7 +14,7 @@ from rclpy.serialization import serialize_message
 from rosbags.rosbag2 import StoragePlugin, Writer
 from sensor_msgs.msg import Image, JointState
 
-from lerobot_ros_drivers.common.stamps import time_from_nanoseconds
+from lerobot_ros_core.node.stamps import time_from_nanoseconds
 from lerobot_ros_record.bag import typestore
 from lerobot_ros_record.bag.reader import deserialize_lenient
 
@@ -47,7 +47,6 @@ features:
     topic: cameras/front/image_raw
     type: sensor_msgs/msg/Image
     image: {height: 48, width: 64}
-    sync: {rule: nearest, tolerance: 0.02}
   observation.force:
     topic: force/wrench
     type: geometry_msgs/msg/WrenchStamped

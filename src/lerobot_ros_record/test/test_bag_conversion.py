@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from std_msgs.msg import String
 
+from lerobot_ros_core.contract import load_contract, parse_contract
 from lerobot_ros_msgs.msg import EpisodeEvent
 from lerobot_ros_record.bag import BagError, convert_bags
-from lerobot_ros_record.contract import load_contract, parse_contract
 from lerobot_ros_record.dataset import WriterConfig
 
 S = 1_000_000_000
@@ -202,3 +202,96 @@ def test_bag_typestore_knows_suite_messages():
     assert "lerobot_ros_msgs/msg/EpisodeEvent" in typestore().types
     assert "sensor_msgs/msg/JointState" in typestore().types
     assert Path(__file__).name.startswith("test_bag_")
+
+
+def camera_gap_records(tools, start_ns: int = S, seconds: float = 3.0) -> list:
+    """The synthetic SO-101 streams with no camera frame from 1.0 s to 1.5 s after the start."""
+    return [
+        r
+        for r in tools.synthetic_stream(start_ns, seconds)
+        if not ("image" in r[0] and start_ns + S <= r[1] < start_ns + 3 * S // 2)
+    ]
+
+
+def true_state_deg(t_ns: int, start_ns: int = S) -> np.ndarray:
+    """The follower's first five joints at time t (synthetic_stream's motion), in degrees."""
+    k = (t_ns - start_ns) / 10_000_000
+    return np.degrees([0.3 * np.sin(k / 20 + i) for i in range(5)])
+
+
+def episode_rows(root: Path) -> dict[int, dict[str, list]]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(next((root / "data").rglob("*.parquet"))).to_pydict()
+    rows: dict[int, dict[str, list]] = {}
+    for i, episode in enumerate(table["episode_index"]):
+        row = rows.setdefault(episode, {"timestamp": [], "frame_index": [], "observation.state": []})
+        for key in row:
+            row[key].append(table[key][i])
+    return rows
+
+
+def check_dataset_clock(root: Path, starts_ns: list[int]) -> None:
+    """Frame k of each episode is at exactly k/fps, and its state is the true motion at start + k/fps."""
+    rows = episode_rows(root)
+    assert sorted(rows) == list(range(len(starts_ns)))
+    for episode, start in enumerate(starts_ns):
+        row = rows[episode]
+        assert row["frame_index"] == list(range(len(row["frame_index"])))
+        np.testing.assert_array_equal(row["timestamp"], np.float32(np.arange(len(row["timestamp"])) / 30))
+        for k, state in enumerate(row["observation.state"]):
+            np.testing.assert_allclose(state[:5], true_state_deg(start + k * S // 30), atol=0.02)
+
+
+def test_bag_camera_gap_splits_the_episode_never_compresses_time(tmp_path, small_contract_path, tools):
+    contract = load_contract(small_contract_path)
+    bag = tools.write_bag(tmp_path / "bag", camera_gap_records(tools))
+    result = convert_bags([bag], contract, tmp_path / "ds", "local/ds", writer_config=h264(contract), log=print)
+    first, second = result.episodes
+    # episode 0 starts at the first camera frame (5 ms), episode 1 at the first one after the gap
+    camera_after_gap = S + 45 * 33_333_333 + 5_000_000
+    check_dataset_clock(tmp_path / "ds", [S + 5_000_000, camera_after_gap])
+    last_before_gap = S + 29 * 33_333_333 + 5_000_000
+    assert 0.1 - 1 / 30 < (S + 5_000_000 + (first.frames - 1) * S // 30 - last_before_gap) / S <= 0.1
+    assert second.frames == 44  # 1.505 s up to the last camera frame (2.97 s)
+    reports = json.loads((tmp_path / "ds" / "meta" / "lerobot_ros_sync.json").read_text())
+    assert "no usable sample from observation.images.front" in reports["0"]["ended"]
+    assert "(past_limit: split)" in reports["0"]["ended"]
+    assert reports["0"]["streams"]["observation.images.front"]["limit_hits"] == 1
+    assert reports["1"]["ended"] is None and reports["1"]["streams"]["observation.images.front"]["limit_hits"] == 0
+
+
+def test_bag_camera_gap_padded_or_failed_as_the_contract_says(tmp_path, tools):
+    bag = tools.write_bag(tmp_path / "bag", camera_gap_records(tools))
+    padded = parse_contract("past_limit: pad\n" + tools.SMALL_CONTRACT)
+    result = convert_bags([bag], padded, tmp_path / "pad", "local/pad", writer_config=h264(padded), log=print)
+    [episode] = result.episodes
+    check_dataset_clock(tmp_path / "pad", [S + 5_000_000])
+    assert episode.frames == 89  # every tick from 5 ms to the last camera frame
+    stats = episode.report.streams["observation.images.front"]
+    assert stats.padded == stats.limit_hits > 0 and episode.report.frames_padded == stats.padded
+    assert "padded" in episode.report.summary()
+
+    failing = parse_contract("past_limit: fail\n" + tools.SMALL_CONTRACT)
+    with pytest.raises(BagError, match=r"episode 0 failed: no usable sample from observation\.images\.front .*fail"):
+        convert_bags([bag], failing, tmp_path / "fail", "local/fail", writer_config=h264(failing), log=print)
+
+
+def test_bag_clock_leap_of_every_stream_is_a_clock_jump(tmp_path, small_contract_path, tools):
+    """Header stamps leap 5 s at 1 s while the log times go on: one clock jump, not 150 dropped ticks."""
+    from lerobot_ros_core.node.stamps import time_from_nanoseconds
+
+    records = tools.synthetic_stream(S, 2.0)
+    for _, log_time, msg in records:
+        if log_time >= 2 * S:
+            msg.header.stamp = time_from_nanoseconds(log_time + 5 * S)
+    bag = tools.write_bag(tmp_path / "bag", records)
+    contract = load_contract(small_contract_path)
+    result = convert_bags([bag], contract, tmp_path / "ds", "local/ds", writer_config=h264(contract), log=print)
+    first, second = result.episodes
+    [jump] = first.report.clock_jumps
+    assert jump.direction == "forward" and jump.to_s - jump.from_s == pytest.approx(5.0, abs=0.02)
+    assert first.report.ended.startswith("clock jump forward")
+    for report in (first.report, second.report):
+        assert all(stats.limit_hits == 0 for stats in report.streams.values())
+    assert first.frames + second.frames >= 55  # 2 s at 30 fps, less the warm-up after the jump

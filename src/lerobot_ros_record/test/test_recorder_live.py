@@ -13,15 +13,16 @@ import pyarrow.parquet as pq
 import pytest
 from rclpy.action import ActionClient
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from lerobot_ros_bringup.graph.description import NodeSpec
-from lerobot_ros_drivers.common.qos import SENSOR_QOS
+from lerobot_ros_core.contract import load_contract
+from lerobot_ros_core.node.qos import SENSOR_QOS
 from lerobot_ros_msgs.action import RecordEpisode
 from lerobot_ros_msgs.msg import EpisodeEvent, RecorderStatus
 from lerobot_ros_msgs.srv import SaveEpisode
 from lerobot_ros_record.bag import convert_bags
-from lerobot_ros_record.contract import load_contract
 from lerobot_ros_record.dataset import WriterConfig
 
 S = 1_000_000_000
@@ -223,3 +224,59 @@ def test_recorder_missing_topic_and_bad_messages(tmp_path, small_contract_path, 
         EpisodeEvent.START,
         EpisodeEvent.END,
     ]
+
+
+@pytest.mark.slow
+def test_recorder_camera_gap_splits_like_bag_conversion(tmp_path, small_contract_path, tools, ros_graph, ros_probe):
+    """A 0.5 s camera gap: the recorder ends the episode there and goes on as the next, as bag2dataset does."""
+    graph = ros_graph([recorder(small_contract_path, tmp_path / "live")], actions=["/recorder/record_episode"])
+    session = Session(ros_probe, tools)
+    session.wait_subscribed()
+    handle = session.start("gap")
+    records = [
+        r
+        for r in tools.synthetic_stream(1000 * S, 3.0)
+        if not ("image" in r[0] and 1001 * S <= r[1] < 1001 * S + S // 2)
+    ]
+    session.publish(records)
+    ros_probe.wait_until(  # the status counts the open episode: the second one's 44 frames (as converted below)
+        lambda: session.status and (session.status[-1].episode_index, session.status[-1].frames) == (1, 44),
+        timeout=60,
+        message=f"the recorder did not record the second episode: {session.status[-1:]}",
+    )
+    saved = session.save()
+    assert saved.success and saved.episode_index == 0, saved.message
+    assert "split into episodes 0, 1" in saved.message
+    result_future = handle.get_result_async()
+    ros_probe.wait_until(result_future.done, timeout=60)
+    assert result_future.result().result.frames == saved.frames
+    ended = [s.message for s in session.status if "ended: no usable sample from observation.images.front" in s.message]
+    assert ended and "recording goes on as episode 1" in ended[0]
+    assert session.finalize().success
+    graph.check_alive()
+    assert [e.event for e in session.events] == [EpisodeEvent.START, EpisodeEvent.END] * 2
+    assert [e.episode_index for e in session.events] == [0, 0, 1, 1]
+
+    bag = tools.write_bag(tmp_path / "bag", records, "mcap")
+    converted = convert_bags(
+        [bag], load_contract(small_contract_path), tmp_path / "bag_ds", "local/bag", task="gap",
+        writer_config=WriterConfig(fps=30, video_codec="h264"), log=lambda _: None,
+    )  # fmt: skip
+    assert [e.frames for e in converted.episodes] == [saved.frames - converted.episodes[1].frames, 44]
+    live, offline = read_frames(tmp_path / "live"), read_frames(tmp_path / "bag_ds")
+    for key in ("observation.state", "action", "timestamp", "frame_index"):
+        assert live[key] == offline[key], key
+    for a, b in zip(live["pixels"], offline["pixels"], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_recorder_warns_about_a_publisher_it_cannot_hear(tmp_path, small_contract_path, ros_graph, ros_probe):
+    """The task topic is subscribed reliably: a best-effort task publisher would be silently unheard."""
+    graph = ros_graph([recorder(small_contract_path, tmp_path / "ds")], actions=["/recorder/record_episode"])
+    ros_probe.publisher("/task", String, SENSOR_QOS)
+    ros_probe.wait_until(
+        lambda: "QoS mismatch" in graph.output("recorder"), timeout=60, message="no QoS mismatch warning"
+    )
+    warning = next(line for line in graph.output("recorder").splitlines() if "QoS mismatch" in line)
+    assert "task: publisher" in warning and "RELIABLE but the publisher is BEST_EFFORT" in warning

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from rclpy.node import Node
 from std_srvs.srv import Trigger
 
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
 from lerobot_ros_msgs.msg import EpisodeEvent
 
 

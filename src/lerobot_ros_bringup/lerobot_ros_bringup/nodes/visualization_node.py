@@ -14,8 +14,8 @@ from rclpy.node import Node
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
 from lerobot_ros_drivers.description import urdf_text
 from lerobot_ros_drivers.kinematics.placo_kinematics import ArmKinematics
 from lerobot_ros_msgs.msg import ActionChunk, RecorderStatus

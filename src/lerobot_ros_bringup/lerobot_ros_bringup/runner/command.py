@@ -13,7 +13,7 @@ from lerobot_ros_bringup.graph.description import (
     parse_launch_arguments,
 )
 from lerobot_ros_bringup.runner.processes import GraphRunner, node_command
-from lerobot_ros_drivers.common.cli import Command
+from lerobot_ros_core.cli import Command
 
 _DESCRIPTION = """\
 Start a graph of nodes as processes, like `ros2 launch lerobot_ros_bringup GRAPH.launch.py`,

@@ -11,7 +11,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 
-from lerobot_ros_drivers.common.qos import subscriber_qos
+from lerobot_ros_core.node.qos import subscriber_qos
 
 
 class RosProbe:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from lerobot_ros_core.node.params import param
 from lerobot_ros_drivers.calibration.files import (
     CalibrationError,
     MotorCalibration,
@@ -23,6 +24,20 @@ from lerobot_ros_drivers.feetech.arm_bus import ArmBus
 from lerobot_ros_drivers.feetech.errors import FeetechError, PortError
 
 T = TypeVar("T")
+
+
+@dataclass
+class ArmBusConfig:
+    """Where an arm's servo bus is and how it is calibrated: the parameters the follower and leader share."""
+
+    port: str = param("/dev/ttyACM0", "serial port of the servo bus")
+    baudrate: int = param(1_000_000, "bus baud rate", min=9600, max=1_000_000)
+    calibration_file: str = param("", "LeRobot calibration JSON; empty: look up calibration_id")
+    calibration_id: str = param(
+        "", "LeRobot id: <calibration_dir>/{robots|teleoperators}/<so101_follower|so101_leader|...>/<id>.json"
+    )
+    calibration_dir: str = param("", "LeRobot calibration root ('' = $HF_LEROBOT_CALIBRATION or the HF cache)")
+    reconnect_period: float = param(1.0, "seconds between reconnection attempts after a bus failure", min=0.05)
 
 
 def resolve_calibration(
@@ -79,6 +94,22 @@ class BusSession:
         self._ever_connected = False
         self._clock = clock
         self._next_attempt = -float("inf")
+        self._last_warned = ""
+
+    @classmethod
+    def open(
+        cls,
+        config: ArmBusConfig,
+        kind: Literal["robots", "teleoperators"],
+        names: Sequence[str],
+        joint_names: Sequence[str],
+    ) -> tuple[Path, BusSession]:
+        """The calibrated bus `config` names (not connected yet) and the calibration file it came from."""
+        path, calibration = resolve_calibration(
+            config.calibration_file, config.calibration_id, kind, names, config.calibration_dir
+        )
+        bus = ArmBus(config.port, calibration, baudrate=config.baudrate, joint_names=list(joint_names))
+        return path, cls(bus, reconnect_period=config.reconnect_period)
 
     def connect(self) -> bool:
         """Try to connect now; False (with `counters.last_error` set) when it fails."""
@@ -103,6 +134,19 @@ class BusSession:
             return False
         self.bus.disconnect(torque_off=False)
         return self.connect()
+
+    def retry(self, warn: Callable[[str], None]) -> bool:
+        """While disconnected: reconnect when due, warning once per distinct failure. True when the link
+        just came back."""
+        if not self.reconnect_due():
+            return False
+        if self.reconnect():
+            self._last_warned = ""
+            return True
+        if self.counters.last_error != self._last_warned:
+            self._last_warned = self.counters.last_error
+            warn(f"{self._last_warned}; retrying every {self.reconnect_period:.1f} s")
+        return False
 
     def read(self, operation: Callable[[ArmBus], T]) -> T | None:
         """Run one bus transaction returning a value; None when it failed (the error is counted and kept)."""

@@ -17,10 +17,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from lerobot_ros_core.description import SO101_GRIPPER_LIMITS_RAD
+
 from .files import MotorCalibration
 
 SO_ARM_JOINTS = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
-GRIPPER_LIMITS_RAD = (-0.174533, 1.745329)  # SO-101 URDF gripper joint limits (−10°, 100°)
 STEPS_PER_DEGREE = 4095 / 360  # LeRobot's factor (resolution − 1)
 
 
@@ -33,7 +34,7 @@ class JointCodec:
         joint_names: Sequence[str] = SO_ARM_JOINTS,
         *,
         range_joints: Sequence[str] = ("gripper",),
-        gripper_limits_rad: tuple[float, float] = GRIPPER_LIMITS_RAD,
+        gripper_limits_rad: tuple[float, float] = SO101_GRIPPER_LIMITS_RAD,
     ) -> None:
         missing = [j for j in joint_names if j not in calibration]
         if missing:

@@ -17,7 +17,7 @@ from std_msgs.msg import Header
 IDENTITY_3X3 = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
 
 
-class CalibrationError(ValueError):
+class CameraCalibrationError(ValueError):
     """A calibration file is missing, malformed or does not match the camera."""
 
 
@@ -61,10 +61,10 @@ class CameraModel:
 def _matrix(data: dict, key: str, rows: int, cols: int, path: Path) -> list[float]:
     entry = data.get(key)
     if not isinstance(entry, dict) or "data" not in entry:
-        raise CalibrationError(f"calibration {path}: '{key}' is missing or has no 'data'")
+        raise CameraCalibrationError(f"calibration {path}: '{key}' is missing or has no 'data'")
     values = [float(x) for x in entry["data"]]
     if len(values) != rows * cols:
-        raise CalibrationError(f"calibration {path}: '{key}' has {len(values)} values, expected {rows}×{cols}")
+        raise CameraCalibrationError(f"calibration {path}: '{key}' has {len(values)} values, expected {rows}×{cols}")
     return values
 
 
@@ -74,11 +74,11 @@ def load_calibration(path: str | Path) -> CameraModel:
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as error:
-        raise CalibrationError(f"calibration {path}: cannot read ({error.strerror})") from error
+        raise CameraCalibrationError(f"calibration {path}: cannot read ({error.strerror})") from error
     except yaml.YAMLError as error:
-        raise CalibrationError(f"calibration {path}: not valid YAML ({error})") from error
+        raise CameraCalibrationError(f"calibration {path}: not valid YAML ({error})") from error
     if not isinstance(data, dict) or "image_width" not in data or "image_height" not in data:
-        raise CalibrationError(f"calibration {path}: needs image_width and image_height")
+        raise CameraCalibrationError(f"calibration {path}: needs image_width and image_height")
     distortion = data.get("distortion_coefficients", {}) or {}
     return CameraModel(
         width=int(data["image_width"]),

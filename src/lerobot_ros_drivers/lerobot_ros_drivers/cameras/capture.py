@@ -35,7 +35,7 @@ class Capture:
 
 
 @dataclass
-class Frame:
+class CapturedFrame:
     """A captured frame with its capture time on the node's clock."""
 
     color: np.ndarray
@@ -81,7 +81,7 @@ class CaptureStats:
 
 
 class CaptureThread:
-    """Reads `source` in a thread and hands each stamped Frame to `on_frame`.
+    """Reads `source` in a thread and hands each stamped CapturedFrame to `on_frame`.
 
     `clock` returns the current time in nanoseconds on the node's clock (so `use_sim_time`
     holds); it is read right after `read` returns, i.e. at capture. A failing device is closed
@@ -91,7 +91,7 @@ class CaptureThread:
     def __init__(
         self,
         source: FrameSource,
-        on_frame: Callable[[Frame], None],
+        on_frame: Callable[[CapturedFrame], None],
         clock: Callable[[], int] = time.time_ns,
         *,
         loop: bool = False,
@@ -174,7 +174,7 @@ class CaptureThread:
                 self.stats.frames += 1
                 self.stats.last_stamp_ns = stamp_ns
             previous_number, previous_monotonic = capture.frame_number, now
-            self._on_frame(Frame(capture.color, stamp_ns, sequence, capture.depth))
+            self._on_frame(CapturedFrame(capture.color, stamp_ns, sequence, capture.depth))
             sequence += 1
         self.source.close()
 

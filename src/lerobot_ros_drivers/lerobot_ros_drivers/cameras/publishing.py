@@ -14,47 +14,47 @@ from typing import Any
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
+from lerobot_ros_core.messages.images import numpy_to_compressed, numpy_to_image
+from lerobot_ros_core.node.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_core.node.params import param
+from lerobot_ros_core.node.qos import SENSOR_QOS
+from lerobot_ros_core.node.stamps import time_from_nanoseconds
 from lerobot_ros_drivers.cameras.calibration import CameraModel
-from lerobot_ros_drivers.cameras.capture import CaptureThread, Frame, FrameSource
-from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
-from lerobot_ros_drivers.common.images import numpy_to_compressed, numpy_to_image
-from lerobot_ros_drivers.common.qos import SENSOR_QOS
-from lerobot_ros_drivers.common.stamps import time_from_nanoseconds
+from lerobot_ros_drivers.cameras.capture import CapturedFrame, CaptureThread, FrameSource
 
 
 @dataclass
-class CameraTopicsConfig:
-    name: str
-    frame_id: str = ""
-    """Optical frame of the colour image; default `<name>_optical_frame`."""
-    compressed: bool = False
-    jpeg_quality: int = 90
-    depth: bool = False
-    depth_frame_id: str = ""
-    """Optical frame of the depth image; default: the colour frame (depth aligned to colour)."""
+class CameraOutputConfig:
+    """The parameters every camera node shares (subclassed by each node's config, which may change the
+    default name): topic names, frame id, the JPEG stream, diagnostics."""
+
+    name: str = param("camera", "camera name: topics are cameras/<name>/...")
+    frame_id: str = param("", "optical frame id of the colour image ('' = <name>_optical_frame)")
+    publish_compressed: bool = param(False, "also publish image_raw/compressed (JPEG)")
+    jpeg_quality: int = param(90, "JPEG quality of image_raw/compressed", min=1, max=100)
+    diagnostics_period: float = param(1.0, "diagnostics publishing period (s)", min=0.1, max=60.0)
 
 
 class CameraTopics:
-    def __init__(self, node, config: CameraTopicsConfig) -> None:
+    def __init__(self, node, config: CameraOutputConfig, *, depth: bool = False, depth_frame_id: str = "") -> None:
+        """`depth_frame_id`: optical frame of the depth image; default the colour frame (depth aligned to colour)."""
         self.config = config
         self.frame_id = config.frame_id or f"{config.name}_optical_frame"
-        self.depth_frame_id = config.depth_frame_id or self.frame_id
+        self.depth_frame_id = depth_frame_id or self.frame_id
         base = f"cameras/{config.name}"
         self.base = base
         self._image = node.create_publisher(Image, f"{base}/image_raw", SENSOR_QOS)
         self._info = node.create_publisher(CameraInfo, f"{base}/camera_info", SENSOR_QOS)
         self._compressed = (
             node.create_publisher(CompressedImage, f"{base}/image_raw/compressed", SENSOR_QOS)
-            if config.compressed
+            if config.publish_compressed
             else None
         )
-        self._depth = node.create_publisher(Image, f"{base}/depth/image_raw", SENSOR_QOS) if config.depth else None
-        self._depth_info = (
-            node.create_publisher(CameraInfo, f"{base}/depth/camera_info", SENSOR_QOS) if config.depth else None
-        )
+        self._depth = node.create_publisher(Image, f"{base}/depth/image_raw", SENSOR_QOS) if depth else None
+        self._depth_info = node.create_publisher(CameraInfo, f"{base}/depth/camera_info", SENSOR_QOS) if depth else None
         self.published = 0
 
-    def publish(self, frame: Frame, model: CameraModel, depth_model: CameraModel | None = None) -> None:
+    def publish(self, frame: CapturedFrame, model: CameraModel, depth_model: CameraModel | None = None) -> None:
         header = Header(stamp=time_from_nanoseconds(frame.stamp_ns), frame_id=self.frame_id)
         if self._image.get_subscription_count():
             self._image.publish(numpy_to_image(frame.color, "rgb8", header))
@@ -100,7 +100,7 @@ def report_capture(reporter: DiagnosticsReporter, capture: CaptureThread, topics
 def start_capture(
     node: Any,
     source: FrameSource,
-    publish: Callable[[Frame], None],
+    publish: Callable[[CapturedFrame], None],
     topics: CameraTopics,
     diagnostics: DiagnosticsReporter,
     *,

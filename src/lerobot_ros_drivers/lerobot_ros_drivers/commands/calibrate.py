@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lerobot_ros_drivers.common.cli import Command
+from lerobot_ros_core.cli import Command
 
 ARM_TYPES = ("so101_follower", "so100_follower", "so_follower", "so101_leader", "so100_leader", "so_leader")
 

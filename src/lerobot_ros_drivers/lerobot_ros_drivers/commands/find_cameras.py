@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lerobot_ros_drivers.common.cli import Command
+from lerobot_ros_core.cli import Command
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lerobot_ros_drivers.common.cli import Command
+from lerobot_ros_core.cli import Command
 
 DEFAULT_PATTERNS = ("/dev/ttyACM*", "/dev/ttyUSB*", "/dev/tty.usb*", "/dev/serial/by-id/*")
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from lerobot_ros_drivers.common.cli import Command
+from lerobot_ros_core.cli import Command
 
 
 def find_single_motor(bus, name: str, baudrates: Sequence[int]) -> tuple[int, int]:

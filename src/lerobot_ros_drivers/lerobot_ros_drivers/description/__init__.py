@@ -17,15 +17,3 @@ def urdf_path(robot: str) -> Path:
 
 def urdf_text(robot: str) -> str:
     return urdf_path(robot).read_text(encoding="utf-8")
-
-
-def joint_limits(urdf: str) -> dict[str, tuple[float, float]]:
-    """(lower, upper) of every revolute/prismatic joint of a URDF text."""
-    import xml.etree.ElementTree as ET
-
-    limits = {}
-    for joint in ET.fromstring(urdf).iter("joint"):
-        limit = joint.find("limit")
-        if joint.get("type") in ("revolute", "prismatic") and limit is not None:
-            limits[joint.get("name")] = (float(limit.get("lower", "-inf")), float(limit.get("upper", "inf")))
-    return limits

@@ -12,17 +12,17 @@ from dataclasses import dataclass
 
 from rclpy.node import Node
 
+from lerobot_ros_core.node.diagnostics import DiagnosticsReporter
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
 from lerobot_ros_drivers.cameras.calibration import CameraModel, load_calibration
-from lerobot_ros_drivers.cameras.capture import Frame
+from lerobot_ros_drivers.cameras.capture import CapturedFrame
 from lerobot_ros_drivers.cameras.opencv import OpenCVCamera, OpenCVCameraConfig
-from lerobot_ros_drivers.cameras.publishing import CameraTopics, CameraTopicsConfig, start_capture
-from lerobot_ros_drivers.common.diagnostics import DiagnosticsReporter
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
+from lerobot_ros_drivers.cameras.publishing import CameraOutputConfig, CameraTopics, start_capture
 
 
 @dataclass
-class CameraNodeConfig:
+class CameraNodeConfig(CameraOutputConfig):
     name: str = param("camera", "camera name: topics are cameras/<name>/...")
     source: str = param("0", "device index, /dev/videoN path, or a video file")
     width: int = param(0, "frame width to request (0: device default)", min=0, max=8192)
@@ -30,12 +30,8 @@ class CameraNodeConfig:
     fps: float = param(0.0, "frame rate to request (0: device default; files: the file's rate)", min=0.0, max=1000.0)
     fourcc: str = param("", "pixel format to request, e.g. MJPG ('' = device default)")
     loop: bool = param(False, "video files: start again at the end")
-    frame_id: str = param("", "optical frame id ('' = <name>_optical_frame)")
     calibration_file: str = param("", "camera calibration YAML (camera_calibration format) for camera_info")
-    publish_compressed: bool = param(False, "also publish image_raw/compressed (JPEG)")
-    jpeg_quality: int = param(90, "JPEG quality of image_raw/compressed", min=1, max=100)
     reconnect_period: float = param(1.0, "seconds between attempts to reopen a lost device", min=0.05, max=60.0)
-    diagnostics_period: float = param(1.0, "diagnostics publishing period (s)", min=0.1, max=60.0)
 
 
 class CameraNode(Node):
@@ -44,9 +40,7 @@ class CameraNode(Node):
         self.config = cfg = declare_parameters(self, CameraNodeConfig)
         self.camera = OpenCVCamera(OpenCVCameraConfig(cfg.source, cfg.width, cfg.height, cfg.fps, cfg.fourcc))
         self.calibration = load_calibration(cfg.calibration_file) if cfg.calibration_file else None
-        self.topics = CameraTopics(
-            self, CameraTopicsConfig(cfg.name, cfg.frame_id, cfg.publish_compressed, cfg.jpeg_quality)
-        )
+        self.topics = CameraTopics(self, cfg)
         self.diagnostics = DiagnosticsReporter(self, hardware_id=cfg.source, period_s=cfg.diagnostics_period)
         self.capture = start_capture(
             self,
@@ -60,7 +54,7 @@ class CameraNode(Node):
         )
         self.get_logger().info(f"camera '{cfg.name}' from {self.camera.describe()} on {self.topics.base}/image_raw")
 
-    def _model(self, frame: Frame) -> CameraModel:
+    def _model(self, frame: CapturedFrame) -> CameraModel:
         height, width = frame.color.shape[:2]
         calibration = self.calibration
         if calibration is not None and (calibration.width, calibration.height) != (width, height):
@@ -71,7 +65,7 @@ class CameraNode(Node):
             self.calibration = calibration = None
         return calibration or CameraModel.uncalibrated(width, height)
 
-    def _publish(self, frame: Frame) -> None:
+    def _publish(self, frame: CapturedFrame) -> None:
         if not self.context.ok():  # the capture thread outlives the context for a moment at shutdown
             return
         self.topics.publish(frame, self._model(frame))

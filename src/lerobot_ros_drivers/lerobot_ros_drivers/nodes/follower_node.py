@@ -29,7 +29,14 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from lerobot_ros_drivers.arm.bus_session import BusSession, resolve_calibration
+from lerobot_ros_core.description import joint_limits
+from lerobot_ros_core.node.companion import CompanionNode
+from lerobot_ros_core.node.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
+from lerobot_ros_core.node.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
+from lerobot_ros_core.node.stamps import to_seconds
+from lerobot_ros_drivers.arm.bus_session import ArmBusConfig, BusSession
 from lerobot_ros_drivers.arm.controller import ArmController, ControllerConfig, ControlOutput, VelocityEstimator
 from lerobot_ros_drivers.arm.interpolation import JointSample
 from lerobot_ros_drivers.arm.tolerances import GoalState, GoalStatus, JointTolerance
@@ -41,25 +48,14 @@ from lerobot_ros_drivers.arm.trajectory import (
     TrajectoryError,
 )
 from lerobot_ros_drivers.calibration.files import FOLLOWER_NAMES
-from lerobot_ros_drivers.common.companion import CompanionNode
-from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
-from lerobot_ros_drivers.common.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
-from lerobot_ros_drivers.common.stamps import to_seconds
-from lerobot_ros_drivers.description import joint_limits, urdf_text
-from lerobot_ros_drivers.feetech.arm_bus import SO_ARM_JOINTS, ArmBus
+from lerobot_ros_drivers.description import urdf_text
+from lerobot_ros_drivers.feetech.arm_bus import SO_ARM_JOINTS
 from lerobot_ros_msgs.msg import MotorStates
 
 
 @dataclass
-class FollowerConfig:
-    port: str = param("/dev/ttyACM0", "serial port of the servo bus")
-    baudrate: int = param(1_000_000, "bus baud rate", min=9600, max=1_000_000)
+class FollowerConfig(ArmBusConfig):
     robot: str = param("so101", "robot description (joint limits, robot_description)", choices=("so101", "so100"))
-    calibration_file: str = param("", "LeRobot calibration JSON; empty: look up calibration_id")
-    calibration_id: str = param("", "LeRobot robot id: <calibration_dir>/robots/<so101_follower|...>/<id>.json")
-    calibration_dir: str = param("", "LeRobot calibration root ('' = $HF_LEROBOT_CALIBRATION or the HF cache)")
     rate: float = param(200.0, "control loop / joint_states rate (Hz)", min=1.0, max=1000.0)
     max_step: float = param(0.1, "max change of a joint target per control tick (rad), like max_relative_target")
     command_timeout: float = param(0.5, "joint_commands watchdog: hold when no command for this long (s)", min=0.01)
@@ -71,7 +67,6 @@ class FollowerConfig:
     rest_duration: float = param(3.0, "duration of the move_to_rest trajectory (s)", min=0.1)
     torque_on_start: bool = param(True, "enable torque (holding the present pose) when connected")
     on_shutdown: str = param("torque_off", "what the arm does when the node stops", choices=("torque_off", "hold"))
-    reconnect_period: float = param(1.0, "seconds between reconnection attempts after a bus failure", min=0.05)
     telemetry_period: float = param(1.0, "seconds between motor telemetry reads (motor_states)", min=0.05)
     controller_state_rate: float = param(50.0, "controller_state publishing rate (Hz)", min=1.0, max=1000.0)
     publish_robot_description: bool = param(True, "publish the URDF latched on robot_description")
@@ -90,11 +85,8 @@ class FollowerNode(Node):
         super().__init__("follower")
         self.config = cfg = declare_parameters(self, FollowerConfig)
         self.joint_names = list(SO_ARM_JOINTS)
-        calibration_path, calibration = resolve_calibration(
-            cfg.calibration_file, cfg.calibration_id, "robots", FOLLOWER_NAMES, cfg.calibration_dir
-        )
-        self.bus = ArmBus(cfg.port, calibration, baudrate=cfg.baudrate, joint_names=self.joint_names)
-        self.session = BusSession(self.bus, reconnect_period=cfg.reconnect_period)
+        calibration_path, self.session = BusSession.open(cfg, "robots", FOLLOWER_NAMES, self.joint_names)
+        self.bus = self.session.bus
         self.urdf = urdf_text(cfg.robot)
         urdf_limits = joint_limits(self.urdf)
         lower = np.maximum(self.bus.codec.lower_limits_rad, [urdf_limits[j][0] for j in self.joint_names])
@@ -192,15 +184,12 @@ class FollowerNode(Node):
         period = 1.0 / self.config.rate
         next_telemetry = next_state = 0.0
         ticks, window_start = 0, time.monotonic()
-        last_logged = ""
         while self.running and self.context.ok():  # a shut-down context cannot publish
             if not self.session.connected:
-                if self.session.reconnect_due():
-                    if self.session.reconnect():
-                        self._on_connected()
-                    elif self.session.counters.last_error != last_logged:
-                        last_logged = self.session.counters.last_error
-                        self.get_logger().warn(f"{last_logged}; retrying every {self.config.reconnect_period:.1f} s")
+                due = self.session.reconnect_due()
+                if self.session.retry(self.get_logger().warn):
+                    self._on_connected()
+                if due:
                     self._report()
                 time.sleep(min(period, 0.05))
                 continue

@@ -17,11 +17,11 @@ from geometry_msgs.msg import WrenchStamped
 from rclpy.node import Node
 from std_srvs.srv import Trigger
 
-from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
-from lerobot_ros_drivers.common.qos import SENSOR_QOS
-from lerobot_ros_drivers.common.stamps import time_from_nanoseconds
+from lerobot_ros_core.node.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
+from lerobot_ros_core.node.qos import SENSOR_QOS
+from lerobot_ros_core.node.stamps import time_from_nanoseconds
 from lerobot_ros_drivers.force.processing import WrenchProcessor
 from lerobot_ros_drivers.force.protocols import PROTOCOLS, LineProtocolConfig, create_protocol
 from lerobot_ros_drivers.force.sensor import SerialForceSensor

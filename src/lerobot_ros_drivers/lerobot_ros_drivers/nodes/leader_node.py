@@ -13,27 +13,20 @@ from dataclasses import dataclass
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from lerobot_ros_drivers.arm.bus_session import BusSession, resolve_calibration
+from lerobot_ros_core.node.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
+from lerobot_ros_core.node.qos import SENSOR_QOS
+from lerobot_ros_drivers.arm.bus_session import ArmBusConfig, BusSession
 from lerobot_ros_drivers.arm.controller import VelocityEstimator
 from lerobot_ros_drivers.calibration.files import LEADER_NAMES
-from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
-from lerobot_ros_drivers.common.qos import SENSOR_QOS
-from lerobot_ros_drivers.feetech.arm_bus import SO_ARM_JOINTS, ArmBus
+from lerobot_ros_drivers.feetech.arm_bus import SO_ARM_JOINTS
 
 
 @dataclass
-class LeaderConfig:
+class LeaderConfig(ArmBusConfig):
     port: str = param("/dev/ttyACM1", "serial port of the leader's servo bus")
-    baudrate: int = param(1_000_000, "bus baud rate", min=9600, max=1_000_000)
-    calibration_file: str = param("", "LeRobot calibration JSON; empty: look up calibration_id")
-    calibration_id: str = param(
-        "", "LeRobot teleoperator id: <calibration_dir>/teleoperators/<so101_leader|...>/<id>.json"
-    )
-    calibration_dir: str = param("", "LeRobot calibration root ('' = $HF_LEROBOT_CALIBRATION or the HF cache)")
     rate: float = param(200.0, "joint_states rate (Hz)", min=1.0, max=1000.0)
-    reconnect_period: float = param(1.0, "seconds between reconnection attempts after a bus failure", min=0.05)
     diagnostics_period: float = param(1.0, "diagnostics period (s)", min=0.1, max=60.0)
 
 
@@ -42,11 +35,8 @@ class LeaderNode(Node):
         super().__init__("leader")
         self.config = cfg = declare_parameters(self, LeaderConfig)
         self.joint_names = list(SO_ARM_JOINTS)
-        path, calibration = resolve_calibration(
-            cfg.calibration_file, cfg.calibration_id, "teleoperators", LEADER_NAMES, cfg.calibration_dir
-        )
-        self.bus = ArmBus(cfg.port, calibration, baudrate=cfg.baudrate, joint_names=self.joint_names)
-        self.session = BusSession(self.bus, reconnect_period=cfg.reconnect_period)
+        path, self.session = BusSession.open(cfg, "teleoperators", LEADER_NAMES, self.joint_names)
+        self.bus = self.session.bus
         self.publisher = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
         self.diagnostics = DiagnosticsReporter(self, hardware_id=cfg.port, period_s=cfg.diagnostics_period)
         self.velocity = VelocityEstimator()
@@ -61,15 +51,10 @@ class LeaderNode(Node):
         period = 1.0 / self.config.rate
         ticks, window_start = 0, time.monotonic()
         next_tick = time.monotonic()
-        last_logged = ""
         while self.running and self.context.ok():  # a shut-down context cannot publish
             if not self.session.connected:
-                if self.session.reconnect_due():
-                    if self.session.reconnect() and self.session.do(lambda bus: bus.set_torque(False)):
-                        self.get_logger().info(f"connected to {self.bus.port}, torque off")
-                    elif self.session.counters.last_error != last_logged:
-                        last_logged = self.session.counters.last_error
-                        self.get_logger().warn(f"{last_logged}; retrying every {self.config.reconnect_period:.1f} s")
+                if self.session.retry(self.get_logger().warn) and self.session.do(lambda bus: bus.set_torque(False)):
+                    self.get_logger().info(f"connected to {self.bus.port}, torque off")
                 time.sleep(0.05)
                 continue
             stamp = self.get_clock().now()

@@ -11,16 +11,16 @@ from dataclasses import dataclass
 
 from rclpy.node import Node
 
-from lerobot_ros_drivers.cameras.capture import Frame
-from lerobot_ros_drivers.cameras.publishing import CameraTopics, CameraTopicsConfig, start_capture
+from lerobot_ros_core.node.diagnostics import DiagnosticsReporter
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
+from lerobot_ros_drivers.cameras.capture import CapturedFrame
+from lerobot_ros_drivers.cameras.publishing import CameraOutputConfig, CameraTopics, start_capture
 from lerobot_ros_drivers.cameras.realsense import RealSenseCamera, RealSenseConfig
-from lerobot_ros_drivers.common.diagnostics import DiagnosticsReporter
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
 
 
 @dataclass
-class RealSenseNodeConfig:
+class RealSenseNodeConfig(CameraOutputConfig):
     name: str = param("realsense", "camera name: topics are cameras/<name>/...")
     serial: str = param("", "serial number of the device ('' = by device_name, else the first device)")
     device_name: str = param("", "part of the device name, e.g. D435 (when no serial is given)")
@@ -31,11 +31,7 @@ class RealSenseNodeConfig:
     depth: bool = param(True, "publish depth (16UC1, millimetres)")
     align_depth: bool = param(True, "align depth to the colour image (same pixels and camera_info)")
     loop: bool = param(False, "recordings: start again at the end")
-    frame_id: str = param("", "colour optical frame id ('' = <name>_optical_frame)")
-    publish_compressed: bool = param(False, "also publish image_raw/compressed (JPEG)")
-    jpeg_quality: int = param(90, "JPEG quality of image_raw/compressed", min=1, max=100)
     reconnect_period: float = param(1.0, "seconds between attempts to reopen a lost device", min=0.05, max=60.0)
-    diagnostics_period: float = param(1.0, "diagnostics publishing period (s)", min=0.1, max=60.0)
 
 
 class RealSenseNode(Node):
@@ -50,9 +46,9 @@ class RealSenseNode(Node):
         depth_frame_id = "" if cfg.align_depth else f"{cfg.name}_depth_optical_frame"
         self.topics = CameraTopics(
             self,
-            CameraTopicsConfig(
-                cfg.name, cfg.frame_id, cfg.publish_compressed, cfg.jpeg_quality, cfg.depth, depth_frame_id
-            ),
+            cfg,
+            depth=cfg.depth,
+            depth_frame_id=depth_frame_id,
         )
         self.diagnostics = DiagnosticsReporter(
             self, hardware_id=cfg.file or cfg.serial or cfg.device_name, period_s=cfg.diagnostics_period
@@ -69,7 +65,7 @@ class RealSenseNode(Node):
         )
         self.get_logger().info(f"{self.camera.describe()} on {self.topics.base}/image_raw")
 
-    def _publish(self, frame: Frame) -> None:
+    def _publish(self, frame: CapturedFrame) -> None:
         if not self.context.ok():  # the capture thread outlives the context for a moment at shutdown
             return
         self.topics.publish(frame, self.camera.color_model, self.camera.depth_model)

@@ -15,10 +15,10 @@ from pathlib import Path
 from rclpy.node import Node
 from std_srvs.srv import SetBool
 
+from lerobot_ros_core.node.diagnostics import ERROR, OK, DiagnosticsReporter
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
 from lerobot_ros_drivers.calibration.files import load_calibration
-from lerobot_ros_drivers.common.diagnostics import ERROR, OK, DiagnosticsReporter
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
 from lerobot_ros_drivers.feetech.emulator import (
     Faults,
     PtyServoBus,

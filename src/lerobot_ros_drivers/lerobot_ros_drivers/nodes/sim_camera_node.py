@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from lerobot_ros_drivers.cameras.capture import Frame
-from lerobot_ros_drivers.cameras.publishing import CameraTopics, CameraTopicsConfig
+from lerobot_ros_core.node.diagnostics import OK, WARN, DiagnosticsReporter
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
+from lerobot_ros_core.node.qos import subscriber_qos
+from lerobot_ros_drivers.cameras.capture import CapturedFrame
+from lerobot_ros_drivers.cameras.publishing import CameraOutputConfig, CameraTopics
 from lerobot_ros_drivers.cameras.sim import DEFAULT_URDF, RobotModel, SimCameraConfig, SimCameraRenderer
-from lerobot_ros_drivers.common.diagnostics import OK, WARN, DiagnosticsReporter
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
-from lerobot_ros_drivers.common.qos import subscriber_qos
 
 
 @dataclass
-class SimCameraNodeConfig:
+class SimCameraNodeConfig(CameraOutputConfig):
     name: str = param("sim", "camera name: topics are cameras/<name>/...")
     joint_states_topic: str = param("follower/joint_states", "joint states of the arm to render")
     urdf: str = param("", f"robot description to render ('' = {DEFAULT_URDF.name} of this package)")
@@ -33,10 +33,6 @@ class SimCameraNodeConfig:
     horizontal_fov: float = param(60.0, "horizontal field of view (degrees)", min=5.0, max=170.0)
     eye: list[float] = param([0.55, -0.50, 0.42], "camera position in the robot base frame (m)")
     target: list[float] = param([0.15, 0.0, 0.12], "point the camera looks at, base frame (m)")
-    frame_id: str = param("", "optical frame id ('' = <name>_optical_frame)")
-    publish_compressed: bool = param(False, "also publish image_raw/compressed (JPEG)")
-    jpeg_quality: int = param(90, "JPEG quality of image_raw/compressed", min=1, max=100)
-    diagnostics_period: float = param(1.0, "diagnostics publishing period (s)", min=0.1, max=60.0)
 
 
 class SimCameraNode(Node):
@@ -49,9 +45,7 @@ class SimCameraNode(Node):
         self.renderer = SimCameraRenderer(
             SimCameraConfig(cfg.width, cfg.height, cfg.horizontal_fov, list(cfg.eye), list(cfg.target)), model
         )
-        self.topics = CameraTopics(
-            self, CameraTopicsConfig(cfg.name, cfg.frame_id, cfg.publish_compressed, cfg.jpeg_quality)
-        )
+        self.topics = CameraTopics(self, cfg)
         self.diagnostics = DiagnosticsReporter(self, hardware_id=f"sim:{cfg.name}", period_s=cfg.diagnostics_period)
         self.positions: dict[str, float] = {}
         self.joint_states_received = 0
@@ -72,7 +66,7 @@ class SimCameraNode(Node):
     def _render(self) -> None:
         stamp = self.get_clock().now()
         image = self.renderer.render(self.positions, stamp.nanoseconds * 1e-9)
-        self.topics.publish(Frame(image, stamp.nanoseconds, self.sequence), self.renderer.camera_model)
+        self.topics.publish(CapturedFrame(image, stamp.nanoseconds, self.sequence), self.renderer.camera_model)
         self.sequence += 1
 
     def _report(self) -> None:

@@ -14,10 +14,10 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from lerobot_ros_drivers.common.diagnostics import OK, WARN, DiagnosticsReporter
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
-from lerobot_ros_drivers.common.qos import COMMAND_QOS, subscriber_qos
+from lerobot_ros_core.node.diagnostics import OK, WARN, DiagnosticsReporter
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
+from lerobot_ros_core.node.qos import COMMAND_QOS, subscriber_qos
 from lerobot_ros_drivers.description import urdf_text
 from lerobot_ros_drivers.feetech.arm_bus import SO_ARM_JOINTS
 from lerobot_ros_drivers.kinematics.placo_kinematics import ArmKinematics

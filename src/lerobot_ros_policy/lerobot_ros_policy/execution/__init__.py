@@ -28,7 +28,6 @@ from lerobot_ros_policy.execution.safety import (
     RejectedChunkError,
     check_finite,
     stale_streams,
-    urdf_joint_limits,
 )
 from lerobot_ros_policy.execution.worker import InferenceResult, InferenceWorker
 
@@ -58,5 +57,4 @@ __all__ = [
     "checkpoint_rtc_config",
     "resolve_rtc",
     "stale_streams",
-    "urdf_joint_limits",
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lerobot_ros_record.contract import FeatureSpec, Unit
+from lerobot_ros_core.contract import FeatureSpec, Unit
 
 
 class ActionMappingError(ValueError):

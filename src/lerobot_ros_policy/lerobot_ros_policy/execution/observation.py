@@ -1,6 +1,6 @@
 """The policy's observation, built from the latest message of each contract stream.
 
-The values come from the recorder's converters (`lerobot_ros_record.frames`), so units, joint
+The values come from the contract converters (`lerobot_ros_core.features`), so units, joint
 order and image size are exactly those of the training data. Before a model is loaded onto a
 robot, `match_checkpoint` compares the checkpoint's features with the contract's and says
 precisely what differs.
@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from lerobot_ros_core.contract import Contract
+from lerobot_ros_core.features import FeatureConverter
 from lerobot_ros_policy.checkpoint import FeatureMismatchError, FeatureType, PolicyFeature, policy_shape
 from lerobot_ros_policy.execution.actions import ActionColumns, ActionMappingError
 from lerobot_ros_policy.execution.safety import stale_streams
-from lerobot_ros_record.contract import Contract
-from lerobot_ros_record.frames import FeatureConverter
 
 
 class StaleObservationError(RuntimeError):
@@ -95,7 +95,7 @@ class ObservationAssembler:
         }
 
     def assemble(self, now_ns: int, max_age_s: float) -> dict[str, np.ndarray]:
-        """The observation in LeRobot units; `StaleObservationError` or `FrameError` when it cannot be built.
+        """The observation in LeRobot units; `StaleObservationError` or `FeatureValueError` when it cannot be built.
 
         Vectors are float32, as the dataset stored them for training; images uint8 (H, W, 3).
         """

@@ -59,15 +59,3 @@ def stale_streams(ages_s: Mapping[str, float | None], max_age_s: float) -> list[
         elif age > max_age_s:
             problems.append(f"{name}: last message {age * 1e3:.0f} ms old (limit {max_age_s * 1e3:.0f} ms)")
     return problems
-
-
-def urdf_joint_limits(urdf: str) -> dict[str, tuple[float, float]]:
-    """`{joint: (lower, upper)}` of the revolute and prismatic joints of a URDF document."""
-    import xml.etree.ElementTree as ET
-
-    limits = {}
-    for joint in ET.fromstring(urdf).iter("joint"):
-        limit = joint.find("limit")
-        if joint.get("type") in ("revolute", "prismatic") and limit is not None:
-            limits[joint.get("name", "")] = (float(limit.get("lower", "-inf")), float(limit.get("upper", "inf")))
-    return limits

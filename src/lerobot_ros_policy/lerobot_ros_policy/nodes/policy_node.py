@@ -24,11 +24,14 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import ParameterError, declare_parameters, param
-from lerobot_ros_drivers.common.qos import COMMAND_QOS, LATCHED_QOS, subscriber_qos
-from lerobot_ros_drivers.common.stamps import duration_from_seconds, time_from_nanoseconds
+from lerobot_ros_core.description import joint_limits
+from lerobot_ros_core.features import FeatureValueError
+from lerobot_ros_core.messages import message_class
+from lerobot_ros_core.node.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import ParameterError, declare_parameters, param
+from lerobot_ros_core.node.qos import COMMAND_QOS, LATCHED_QOS, subscriber_qos
+from lerobot_ros_core.node.stamps import duration_from_seconds, time_from_nanoseconds
 from lerobot_ros_msgs.msg import ActionChunk, PolicyStatus
 from lerobot_ros_policy.execution import (
     CHUNK_MERGES,
@@ -45,10 +48,8 @@ from lerobot_ros_policy.execution import (
     PlannedChunk,
     TimedTrajectory,
     resolve_rtc,
-    urdf_joint_limits,
 )
 from lerobot_ros_policy.execution.observation import ObservationAssembler, StaleObservationError, match_checkpoint
-from lerobot_ros_record.frames import FrameError
 
 if TYPE_CHECKING:
     from lerobot_ros_policy.runtimes import PrefixGuidance
@@ -158,8 +159,8 @@ class PolicyNode(Node):
         super().__init__("policy_node")
         self.worker: InferenceWorker | None = None  # started once the checkpoint has been accepted
         self.config = config = declare_parameters(self, PolicyNodeConfig)
+        from lerobot_ros_core.contract import load_contract
         from lerobot_ros_policy.runtimes import load_runtime
-        from lerobot_ros_record.contract import load_contract
 
         self.contract = load_contract(config.contract)
         self.runtime = load_runtime(
@@ -174,7 +175,7 @@ class PolicyNode(Node):
         limits = JointLimits.unlimited(self.columns.dim)
         if config.joint_limits_urdf:
             urdf = Path(config.joint_limits_urdf).read_text(encoding="utf-8")
-            limits = JointLimits.from_mapping(self.columns.joints, urdf_joint_limits(urdf))
+            limits = JointLimits.from_mapping(self.columns.joints, joint_limits(urdf))
         fps = config.fps or float(self.contract.fps)
         self.rtc = resolve_rtc(
             config.rtc,
@@ -216,7 +217,10 @@ class PolicyNode(Node):
 
         for key, topic in self.assembler.topics.items():
             self.create_subscription(
-                self._message_class(key), topic, lambda msg, key=key: self._on_observation(key, msg), subscriber_qos(5)
+                message_class(self.contract.feature(key).message_type.name),
+                topic,
+                lambda msg, key=key: self._on_observation(key, msg),
+                subscriber_qos(5),
             )
         self.create_subscription(String, config.task_topic, self._on_task, subscriber_qos(10))
         publish_trajectory = config.output_mode in ("trajectory", "both")
@@ -254,18 +258,13 @@ class PolicyNode(Node):
 
     # Inputs ------------------------------------------------------------------------------------
 
-    def _message_class(self, key: str) -> type:
-        package, _, name = self.contract.feature(key).message_type.name.split("/")
-        module = __import__(f"{package}.msg", fromlist=[name])
-        return getattr(module, name)
-
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
 
     def _on_observation(self, key: str, msg: Any) -> None:
         try:
             self.assembler.update(key, msg, self._now_ns())
-        except FrameError as error:
+        except FeatureValueError as error:
             self.get_logger().warning(str(error), throttle_duration_sec=2.0)
 
     def _on_task(self, msg: String) -> None:
@@ -283,7 +282,7 @@ class PolicyNode(Node):
             return
         try:
             observation = self.assembler.assemble(now, self.config.max_observation_age)
-        except (StaleObservationError, FrameError) as error:
+        except (StaleObservationError, FeatureValueError) as error:
             self._apply(self.executor_core.hold(str(error), now))
             return
         request = self.executor_core.make_request(now)

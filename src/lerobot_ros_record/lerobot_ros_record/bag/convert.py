@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lerobot_ros_core.contract import Contract, ContractError
 from lerobot_ros_record.bag.reader import (
     EPISODE_EVENT_TYPE,
     TASK_TYPE,
@@ -22,8 +23,18 @@ from lerobot_ros_record.bag.reader import (
     BagMessage,
     absolute_topic,
 )
-from lerobot_ros_record.contract import CONTRACT_META_FILE, Contract, ContractError
-from lerobot_ros_record.frames import EmptyEpisodeError, EpisodeFrames, SavedEpisode
+from lerobot_ros_record.frames import SavedEpisode
+from lerobot_ros_record.session import (
+    DatasetConfig,
+    DatasetExistsError,
+    EpisodeFailed,
+    EpisodeRefused,
+    EpisodeSaved,
+    EpisodeSplit,
+    Event,
+    RecordingSession,
+    open_dataset,
+)
 
 EVENT_START, EVENT_END, EVENT_DISCARD = 0, 1, 2
 DEFAULT_EVENT_TOPIC = "/recorder/episode_events"
@@ -125,7 +136,7 @@ def convert_bags(
     log: Callable[[str], Any] = print,
 ) -> ConversionResult:
     """Convert bags into the dataset at `output`; `progress(n_messages, description)` is called as it goes."""
-    from lerobot_ros_record.dataset.writer import DatasetWriter, WriterConfig
+    from lerobot_ros_record.dataset import WriterConfig
 
     if not paths:
         raise BagError("no bag given")
@@ -133,28 +144,23 @@ def convert_bags(
     try:
         contract = dataset_contract(contract, bags)
         output = Path(output)
-        config = writer_config or WriterConfig(fps=contract.fps)
-        if (output / "meta" / "info.json").exists():
-            if not resume:
-                raise BagError(f"{output} already holds a dataset; pass resume=True (--resume) to append episodes")
-            writer = DatasetWriter.resume(output, config)
-            try:
-                contract = contract.restricted_to(writer.features)
-            except ContractError as error:
-                writer.finalize()
-                raise BagError(f"cannot append to {output}: {error}") from error
-        else:
-            writer = DatasetWriter.create(output, repo_id, contract.features(), config, robot_type=contract.robot_type)
-        writer.write_meta_file(CONTRACT_META_FILE, contract.to_yaml().encode())
+        config = DatasetConfig(repo_id, writer_config or WriterConfig(fps=contract.fps), resume=resume)
+        try:
+            dataset = open_dataset(output, contract, config)
+        except DatasetExistsError as error:
+            raise BagError(f"{error}; pass resume=True (--resume) to append episodes") from error
+        except ContractError as error:
+            raise BagError(str(error)) from error
+        contract = dataset.contract
         result = ConversionResult(output, contract=contract)
-        frames = EpisodeFrames(contract, writer, deadline=max(contract.max_backward_jump, 0.5))
+        session = RecordingSession(dataset, deadline=max(contract.max_backward_jump, 0.5))
         topics = {absolute_topic(spec.topic): spec.topic for spec in contract.features_spec}
         task_topic = absolute_topic(contract.task_topic) if contract.task_topic else None
         try:
             for bag in bags:
                 _convert_bag(
                     bag,
-                    frames,
+                    session,
                     topics=topics,
                     task=task,
                     task_topic=task_topic,
@@ -163,11 +169,11 @@ def convert_bags(
                     contract=contract,
                     result=result,
                     progress=progress,
+                    log=log,
                 )
                 log(f"{bag.path}: {len(result.episodes)} episode(s) so far")
         finally:
-            frames.discard()
-            writer.finalize()
+            session.finalize()
         return result
     finally:
         for bag in bags:
@@ -176,7 +182,7 @@ def convert_bags(
 
 def _convert_bag(
     bag: Bag,
-    frames: EpisodeFrames,
+    session: RecordingSession,
     *,
     topics: dict[str, str],
     task: str | None,
@@ -186,6 +192,7 @@ def _convert_bag(
     contract: Contract,
     result: ConversionResult,
     progress: Callable[[int, str], Any] | None,
+    log: Callable[[str], Any],
 ) -> None:
     spans = _spans(bag, absolute_topic(event_topic), task_topic, split_by_task)
     fallback_task = task or _bag_task(bag, task_topic) or contract.task
@@ -196,7 +203,7 @@ def _convert_bag(
         episode_task = task or span.task or fallback_task
         if not episode_task:
             raise BagError(f"bag {bag.path}: no task for episode {number} (give --task, a task topic or bag metadata)")
-        frames.start(episode_task)
+        session.start(episode_task)
         count = 0
         while True:
             item = pending if pending is not None else next(stream, None)
@@ -208,17 +215,25 @@ def _convert_bag(
             if span.end_ns is not None and item.log_time_ns > span.end_ns:
                 pending = item
                 break
-            frames.on_message(topics[item.topic], item.msg, item.log_time_ns)
+            session.push(session.convert(topics[item.topic], item.msg, item.log_time_ns))
             count += 1
             if count % 64 == 0:
-                frames.pump()
+                _collect(session.tick(), bag, result, log)
                 if progress is not None:
                     progress(64, f"{bag.path.name} ep {number}")
-        try:
-            saved = frames.save()
-        except EmptyEpisodeError as error:
-            result.skipped.append(f"{bag.path}: {error}")
-            continue
-        result.episodes.append(saved)
+        _collect(session.save(), bag, result, log)
         if progress is not None:
             progress(count % 64, f"{bag.path.name} ep {number}")
+
+
+def _collect(events: list[Event], bag: Bag, result: ConversionResult, log: Callable[[str], Any]) -> None:
+    """Saved episodes into the result; a failure (writer, past_limit: fail) ends the conversion, saved ones stay."""
+    for event in events:
+        if isinstance(event, EpisodeSaved | EpisodeSplit):
+            result.episodes.append(event.episode)
+        if isinstance(event, EpisodeSplit):
+            log(f"{bag.path}: episode {event.episode.index} ends: {event.reason}; the rest: episode {event.next_index}")
+        elif isinstance(event, EpisodeRefused):
+            result.skipped.append(f"{bag.path}: {event.reason}")
+        elif isinstance(event, EpisodeFailed):
+            raise event.error or BagError(f"bag {bag.path}: {event.reason}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lerobot_ros_drivers.common.cli import Command
+from lerobot_ros_core.cli import Command
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +26,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from lerobot_ros_core.contract import ContractError, load_contract
     from lerobot_ros_record.bag import BagError, convert_bags
-    from lerobot_ros_record.contract import ContractError, load_contract
     from lerobot_ros_record.dataset import DatasetError, WriterConfig
 
     try:

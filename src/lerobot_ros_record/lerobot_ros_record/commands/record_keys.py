@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lerobot_ros_drivers.common.cli import Command
+from lerobot_ros_core.cli import Command
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@ from .depth import DepthQuantizer
 from .errors import (
     CorruptDatasetError,
     DatasetError,
+    DatasetLockedError,
     DiskFullError,
     EncoderError,
     EpisodeStateError,
@@ -15,6 +16,7 @@ from .writer import DatasetWriter, EpisodeSummary, WriterConfig
 __all__ = [
     "CorruptDatasetError",
     "DatasetError",
+    "DatasetLockedError",
     "DatasetWriter",
     "DepthQuantizer",
     "DiskFullError",

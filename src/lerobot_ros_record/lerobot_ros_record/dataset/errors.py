@@ -29,3 +29,7 @@ class EncoderError(DatasetError):
 
 class CorruptDatasetError(DatasetError):
     """Files on disk contradict the committed episode metadata in a way resume cannot repair."""
+
+
+class DatasetLockedError(DatasetError):
+    """Another writer (recorder, converter) holds the dataset; the message names it (pid, host, start time)."""

@@ -1,33 +1,40 @@
-"""LeRobot v3.0 file layout (paths, chunk/file numbering) and crash-safe file replacement.
+"""LeRobot v3.0 file layout: every path of a dataset, the chunk/file numbering, the JSON format.
 
-Every file of the dataset is written to a staging directory first and moved into place with
-`os.replace`, so a reader (or a crash) only ever sees the previous or the new complete file.
+Every module that names a dataset file takes its path from here.
 """
 
 from __future__ import annotations
 
 import errno
 import json
-import os
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from .errors import DiskFullError
+import pyarrow as pa
+
+from .errors import CorruptDatasetError, DiskFullError
 
 CODEBASE_VERSION = "v3.0"
+META_DIR = "meta"
 INFO_PATH = "meta/info.json"
 STATS_PATH = "meta/stats.json"
 TASKS_PATH = "meta/tasks.parquet"
+DATA_DIR = "data"
+VIDEOS_DIR = "videos"
+EPISODES_DIR = "meta/episodes"
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
 EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 # Hidden from LeRobot's loader (it only globs data/, meta/episodes/ and the referenced videos).
 STAGING_DIR = ".lerobot_ros_staging"
+LOCK_FILE = ".lerobot_ros_lock"  # exists while a writer holds the dataset (see lock.py)
+NOT_UPLOADED = (f"{STAGING_DIR}/*", LOCK_FILE)  # the writer's own files: never part of a published dataset
 
-T = TypeVar("T")
+_FILE_RE = re.compile(r"chunk-(\d+)/file-(\d+)\.(parquet|mp4)$")
 
 
 @dataclass(frozen=True, order=True)
@@ -44,6 +51,14 @@ class FileIndex:
         return FileIndex(self.chunk, self.file + 1)
 
 
+def file_index(path: Path) -> FileIndex:
+    """The (chunk, file) position a numbered file's path names."""
+    match = _FILE_RE.search(path.as_posix())
+    if match is None:
+        raise CorruptDatasetError(f"unexpected file name {path}")
+    return FileIndex(int(match.group(1)), int(match.group(2)))
+
+
 def data_path(index: FileIndex) -> str:
     return DATA_PATH.format(chunk_index=index.chunk, file_index=index.file)
 
@@ -54,6 +69,37 @@ def video_path(video_key: str, index: FileIndex) -> str:
 
 def episodes_path(index: FileIndex) -> str:
     return EPISODES_PATH.format(chunk_index=index.chunk, file_index=index.file)
+
+
+# Column prefixes of the episodes parquet that locate an episode's files: `<prefix>/chunk_index`, `<prefix>/file_index`.
+DATA_COLUMNS = "data"
+EPISODES_COLUMNS = "meta/episodes"
+
+
+def video_columns(video_key: str) -> str:
+    return f"videos/{video_key}"
+
+
+def location(prefix: str, index: FileIndex) -> dict[str, int]:
+    """An episode row's columns that point at the file `index` of a series."""
+    return {f"{prefix}/chunk_index": index.chunk, f"{prefix}/file_index": index.file}
+
+
+def located_in(row: dict[str, Any], prefix: str) -> FileIndex:
+    """The file of a series an episode row points at."""
+    return FileIndex(row[f"{prefix}/chunk_index"], row[f"{prefix}/file_index"])
+
+
+def data_files(root: Path) -> list[Path]:
+    return sorted((root / DATA_DIR).glob("chunk-*/file-*.parquet"))
+
+
+def video_files(root: Path, video_key: str) -> list[Path]:
+    return sorted((root / VIDEOS_DIR / video_key).glob("chunk-*/file-*.mp4"))
+
+
+def episodes_files(root: Path) -> list[Path]:
+    return sorted((root / EPISODES_DIR).glob("chunk-*/file-*.parquet"))
 
 
 def size_in_mb(path: Path) -> float:
@@ -75,29 +121,16 @@ def disk_full_as_error(what: str) -> Iterator[None]:
         raise
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+@contextmanager
+def corrupt_as_error(path: Path) -> Iterator[None]:
+    """Turn a file that cannot be parsed (JSON, parquet, MP4; a missing key or column) into a
+    `CorruptDatasetError` that names it, instead of the parser's own error."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_staged(staging: Path, name: str, write: Callable[[Path], T]) -> tuple[Path, T]:
-    """Run `write(tmp)` on a fresh staging path and fsync the result; returns (tmp, write's result)."""
-    tmp = staging / name
-    tmp.unlink(missing_ok=True)
-    result = write(tmp)
-    with tmp.open("rb") as handle:
-        os.fsync(handle.fileno())
-    return tmp, result
-
-
-def commit(tmp: Path, final: Path) -> None:
-    """Move a staged file into place atomically (same file system), creating its directory."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp.replace(final)
-    fsync_dir(final.parent)
+        yield
+    except CorruptDatasetError:
+        raise
+    except (ValueError, KeyError, TypeError, pa.ArrowException) as error:
+        raise CorruptDatasetError(f"{path} is corrupt: {type(error).__name__}: {error}") from error
 
 
 def json_bytes(data: Any) -> bytes:

@@ -1,21 +1,5 @@
-"""ROS messages → LeRobot frame values, shared by the recorder, the bag converter and the policy node."""
+"""Episode frames: converted messages resampled onto the dataset clock (live recorder and bag converter)."""
 
-from lerobot_ros_record.frames.convert import (
-    FeatureConverter,
-    FrameError,
-    action_to_joint_positions,
-    converters,
-    stamp_to_ns,
-)
-from lerobot_ros_record.frames.episode import EmptyEpisodeError, EpisodeFrames, SavedEpisode
+from lerobot_ros_record.frames.episode import EmptyEpisodeError, EpisodeFrames, Sample, SavedEpisode
 
-__all__ = [
-    "EmptyEpisodeError",
-    "EpisodeFrames",
-    "FeatureConverter",
-    "FrameError",
-    "SavedEpisode",
-    "action_to_joint_positions",
-    "converters",
-    "stamp_to_ns",
-]
+__all__ = ["EmptyEpisodeError", "EpisodeFrames", "Sample", "SavedEpisode"]

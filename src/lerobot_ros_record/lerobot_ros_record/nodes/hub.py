@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-CODEBASE_TAG = "v3.0"
+from lerobot_ros_record.dataset.layout import CODEBASE_VERSION, INFO_PATH, NOT_UPLOADED
+
+CODEBASE_TAG = CODEBASE_VERSION
 """LeRobot resolves dataset revisions by this tag (the codebase version)."""
 
 
@@ -22,13 +25,17 @@ def dataset_card(repo_id: str, tags: Sequence[str], robot_type: str | None) -> s
 def push_dataset(
     root: Path, repo_id: str, *, private: bool = False, tags: Sequence[str] = (), api: Any | None = None
 ) -> str:
-    """Create the dataset repo (if needed), upload `root`, tag it v3.0; returns the repo URL."""
+    """Create the dataset repo (if needed), upload `root`, point the v3.0 tag at that upload; returns the repo URL.
+
+    On a re-push the tag is moved: LeRobot downloads a dataset at its tag, so a tag left on the old
+    commit would serve the old data."""
     import json
 
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import RevisionNotFoundError
 
     api = api or HfApi()
-    info = json.loads((Path(root) / "meta" / "info.json").read_text())
+    info = json.loads((Path(root) / INFO_PATH).read_text())
     url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     api.upload_file(
         path_or_fileobj=dataset_card(repo_id, tags, info.get("robot_type")).encode(),
@@ -36,8 +43,10 @@ def push_dataset(
         repo_id=repo_id,
         repo_type="dataset",
     )
-    api.upload_folder(
-        folder_path=str(root), repo_id=repo_id, repo_type="dataset", ignore_patterns=[".lerobot_ros_staging/*"]
+    commit = api.upload_folder(
+        folder_path=str(root), repo_id=repo_id, repo_type="dataset", ignore_patterns=list(NOT_UPLOADED)
     )
-    api.create_tag(repo_id, tag=CODEBASE_TAG, repo_type="dataset", exist_ok=True)
+    with contextlib.suppress(RevisionNotFoundError):  # a first push: no tag to move yet
+        api.delete_tag(repo_id, tag=CODEBASE_TAG, repo_type="dataset")
+    api.create_tag(repo_id, tag=CODEBASE_TAG, revision=commit.oid, repo_type="dataset")
     return str(url)

@@ -34,17 +34,32 @@ from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from lerobot_ros_drivers.common.companion import CompanionNode
-from lerobot_ros_drivers.common.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
-from lerobot_ros_drivers.common.node_main import run_node
-from lerobot_ros_drivers.common.params import declare_parameters, param
-from lerobot_ros_drivers.common.qos import LATCHED_QOS, check_publisher_compatibility, subscriber_qos
+from lerobot_ros_core.contract import Contract, ContractError, load_contract
+from lerobot_ros_core.messages import message_class
+from lerobot_ros_core.node.companion import CompanionNode
+from lerobot_ros_core.node.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
+from lerobot_ros_core.node.node_main import run_node
+from lerobot_ros_core.node.params import declare_parameters, param
+from lerobot_ros_core.node.qos import LATCHED_QOS, check_publisher_compatibility, subscriber_qos
 from lerobot_ros_msgs.action import RecordEpisode
 from lerobot_ros_msgs.msg import EpisodeEvent, RecorderStatus, StreamSyncStatus
 from lerobot_ros_msgs.srv import SaveEpisode
-from lerobot_ros_record.contract import CONTRACT_META_FILE, Contract, ContractError, load_contract
-from lerobot_ros_record.frames import EmptyEpisodeError, EpisodeFrames, SavedEpisode
+from lerobot_ros_record.frames import SavedEpisode
 from lerobot_ros_record.resample import SyncReport
+from lerobot_ros_record.session import (
+    DatasetConfig,
+    EpisodeDiscarded,
+    EpisodeFailed,
+    EpisodeRefused,
+    EpisodeSaved,
+    EpisodeSplit,
+    EpisodeStarted,
+    Event,
+    RecordingSession,
+    SessionError,
+    SessionState,
+    open_dataset,
+)
 
 
 @dataclass
@@ -69,12 +84,17 @@ class RecorderConfig:
 
 
 class _Outcome:
-    """How an episode ended, set by the thread that ended it."""
+    """How a requested episode ended, set by the thread that ended it (one or more dataset episodes, if split)."""
 
-    def __init__(self) -> None:
+    def __init__(self, index: int) -> None:
+        self.index = index
         self.done = threading.Event()
-        self.saved: SavedEpisode | None = None
+        self.parts: list[SavedEpisode] = []
         self.message = ""
+
+    @property
+    def frames(self) -> int:
+        return sum(part.frames for part in self.parts)
 
 
 class RecorderNode(Node):
@@ -84,15 +104,13 @@ class RecorderNode(Node):
         self.contract: Contract = load_contract(self.config.contract)
         self.root = Path(self.config.root).expanduser()
         self.repo_id = self.config.repo_id or f"local/{self.root.name}"
-        self._lock = threading.RLock()  # guards the writer and the episode state
-        self._frames: EpisodeFrames | None = None
-        self._state = RecorderStatus.STATE_IDLE
-        self._message = ""
+        self._lock = threading.RLock()  # guards the session and the episode timing
+        self._session: RecordingSession | None = None  # created with the dataset, on the first episode
+        self._error = ""  # a failure before the dataset exists
+        self._finalized = False  # finalized before any dataset was created
         self._outcome: _Outcome | None = None
         self._episode_started = 0.0
         self._episode_time_s = 0.0
-        self._episodes_saved = 0
-        self._last_report: SyncReport | None = None
         self._last_dropped = 0
         self._task_from_topic: str | None = None
         self._seen_topics: set[str] = set()
@@ -105,8 +123,10 @@ class RecorderNode(Node):
         control = ReentrantCallbackGroup()
         self._qos = subscriber_qos(self.config.queue_depth)
         self._inputs = self._create_inputs()
+        self._subscribed = {spec.topic: self._qos for spec in self.contract.features_spec}  # topic → our QoS
         if self.contract.task_topic:
-            self.create_subscription(String, self.contract.task_topic, self._on_task, 10, callback_group=control)
+            task = self.create_subscription(String, self.contract.task_topic, self._on_task, 10, callback_group=control)
+            self._subscribed[self.contract.task_topic] = task.qos_profile  # reliable: no task text may be lost
         self._status_pub = self.create_publisher(RecorderStatus, "recorder/status", 10)
         self._events_pub = self.create_publisher(EpisodeEvent, "recorder/episode_events", LATCHED_QOS)
         self._diagnostics = DiagnosticsReporter(self, hardware_id=str(self.root))
@@ -133,6 +153,18 @@ class RecorderNode(Node):
             f"recording {', '.join(self.contract.keys)} at {self.contract.fps} fps into {self.root} ({mode})"
         )
 
+    @property
+    def _state(self) -> str:
+        if self._session is not None:
+            return self._session.state.value
+        if self._finalized:
+            return RecorderStatus.STATE_FINALIZED
+        return RecorderStatus.STATE_ERROR if self._error else RecorderStatus.STATE_IDLE
+
+    @property
+    def _message(self) -> str:
+        return self._session.message if self._session is not None else self._error
+
     # ------------------------------------------------------------------ inputs
 
     def _create_inputs(self) -> CompanionNode:
@@ -145,32 +177,24 @@ class RecorderNode(Node):
         """
         inputs = CompanionNode(self, "inputs", on_error=self._on_input_error)
         for topic in sorted({spec.topic for spec in self.contract.features_spec}):
-            msg_type = _message_class(
-                next(s for s in self.contract.features_spec if s.topic == topic).message_type.name
-            )
+            msg_type = message_class(next(s for s in self.contract.features_spec if s.topic == topic).message_type.name)
             inputs.node.create_subscription(msg_type, topic, lambda msg, t=topic: self._on_message(t, msg), self._qos)
         return inputs
 
     def _on_input_error(self, error: Exception) -> None:
         """A bug must not silently stop recording: end the episode, say why."""
-        with self._lock:
-            self._fail(f"processing input messages failed: {error!r}")
+        self._fail(f"processing input messages failed: {error!r}")
 
     def _on_message(self, topic: str, msg: Any) -> None:
         receive_ns = self.get_clock().now().nanoseconds
         self._seen_topics.add(topic)
-        frames = self._frames
-        if frames is None or self._state != RecorderStatus.STATE_RECORDING:
+        session = self._session
+        if session is None or not session.recording:
             return
-        samples = frames.convert(topic, msg, receive_ns)  # outside the lock: status and services stay responsive
+        samples = session.convert(topic, msg, receive_ns)  # outside the lock: status and services stay responsive
         with self._lock:
-            if self._state != RecorderStatus.STATE_RECORDING:
-                return
-            frames.push(samples)
-            try:
-                frames.pump()  # ticks are decided by the messages alone: write them as soon as they are
-            except Exception as error:  # a writer error (disk full, ...): stop the episode, keep the dataset
-                self._fail(f"writing episode {frames.episode_index} failed: {error}")
+            session.push(samples)
+            self._handle(session.tick())  # frames are decided by the messages alone: written right away
 
     def _on_task(self, msg: String) -> None:
         self._task_from_topic = msg.data or None
@@ -183,41 +207,85 @@ class RecorderNode(Node):
             self._rejects_logged[reason] = now
             self.get_logger().warn(f"message rejected: {error}")
 
-    # ------------------------------------------------------------------ dataset
+    # ------------------------------------------------------------------ session
 
-    def _open_dataset(self) -> EpisodeFrames:
+    def _open_session(self) -> RecordingSession:
         """Create or resume the dataset on the first episode (optional features decided then)."""
-        if self._frames is not None:
-            return self._frames
-        from lerobot_ros_record.dataset import DatasetWriter, WriterConfig
+        if self._session is not None:
+            return self._session
+        from lerobot_ros_record.dataset import WriterConfig
 
-        config = WriterConfig(
+        absent = {s.key for s in self.contract.features_spec if not s.required and s.topic not in self._seen_topics}
+        writer_config = WriterConfig(
             fps=self.contract.fps,
             video_codec=self.config.video_codec,
             encoder_queue_size=self.config.encoder_queue_size,
         )
-        if (self.root / "meta" / "info.json").exists():
-            writer = DatasetWriter.resume(self.root, config, repo_id=self.repo_id)
-            contract = self.contract.restricted_to(writer.features)
-            self.get_logger().info(f"resuming {self.root}: {writer.num_episodes} episode(s) already recorded")
-        else:
-            absent = {s.key for s in self.contract.features_spec if not s.required and s.topic not in self._seen_topics}
-            if absent:
-                self.get_logger().warn(f"optional feature(s) {sorted(absent)} have no data: left out of the dataset")
-            contract = self.contract.without(absent)
-            writer = DatasetWriter.create(
-                self.root, self.repo_id, contract.features(), config, robot_type=contract.robot_type
-            )
-        writer.write_meta_file(CONTRACT_META_FILE, contract.to_yaml().encode())
-        self._episodes_saved = writer.num_episodes
-        self._frames = EpisodeFrames(contract, writer, self.config.deadline_s, on_reject=self._on_reject)
-        return self._frames
+        dataset = open_dataset(self.root, self.contract, DatasetConfig(self.repo_id, writer_config), absent=absent)
+        if dataset.resumed:
+            self.get_logger().info(f"resuming {self.root}: {dataset.writer.num_episodes} episode(s) already recorded")
+        elif absent:
+            self.get_logger().warn(f"optional feature(s) {sorted(absent)} have no data: left out of the dataset")
+        self._session = RecordingSession(dataset, self.config.deadline_s, on_reject=self._on_reject)
+        self._error = ""
+        return self._session
+
+    def _handle(self, events: list[Event]) -> None:
+        """Episode events, status message and logs for what the session did (called under the lock)."""
+        for event in events:
+            if isinstance(event, EpisodeStarted):
+                self._publish_event(EpisodeEvent.START, event.index, event.task)
+                self.get_logger().info(f"episode {event.index} started: {event.task!r}")
+            elif isinstance(event, EpisodeSaved | EpisodeSplit):
+                saved = event.episode
+                self._last_dropped = int(getattr(saved.summary, "total_dropped_frames", 0) or 0)
+                self._publish_event(EpisodeEvent.END, saved.index, event.task)
+                self.get_logger().info(f"episode {saved.index} saved: {saved.frames} frames\n{saved.report.summary()}")
+                if saved.report_error:
+                    self.get_logger().warn(f"episode {saved.index}: {saved.report_error}")
+                if self._outcome is not None:
+                    self._outcome.parts.append(saved)
+                if isinstance(event, EpisodeSplit):
+                    self.get_logger().warn(self._message)
+                    self._publish_event(EpisodeEvent.START, event.next_index, event.task)
+                else:
+                    self._end_outcome(f"episode {saved.index} saved ({saved.frames} frames)", saved=True)
+            elif isinstance(event, EpisodeRefused):
+                self._publish_event(EpisodeEvent.DISCARD, event.index, "")
+                self.get_logger().warn(event.reason)
+                self._end_outcome(event.reason)
+            elif isinstance(event, EpisodeDiscarded):
+                self._publish_event(EpisodeEvent.DISCARD, event.index, "")
+                self.get_logger().info(f"episode {event.index} discarded ({event.reason})")
+                self._end_outcome(f"episode {event.index} discarded ({event.reason})")
+            elif isinstance(event, EpisodeFailed):
+                self.get_logger().error(event.reason)
+                self._end_outcome(event.reason)
+
+    def _end_outcome(self, message: str, saved: bool = False) -> None:
+        """The requested episode is over; after a split, the message names every dataset episode it became."""
+        outcome = self._outcome
+        if outcome is None:
+            return
+        if len(outcome.parts) > int(saved):
+            indices = ", ".join(str(part.index) for part in outcome.parts)
+            message = f"split into episodes {indices} ({outcome.frames} frames); {message}"
+        outcome.message = message
+        outcome.done.set()
+
+    def _fail(self, message: str) -> None:
+        with self._lock:
+            if self._session is not None:
+                self._handle([self._session.fail(message)])
+            else:
+                self._error = message
+                self._handle([EpisodeFailed(None, message)])
 
     # ------------------------------------------------------------------ episodes
 
     def _wait_for_optional_topics(self) -> None:
         """Before the dataset exists, give optional streams `optional_wait_s` after start-up to show up."""
-        if self._frames is not None:
+        if self._session is not None:
             return
         deadline = self._started_at + self.config.optional_wait_s
         optional = {s.topic for s in self.contract.features_spec if not s.required}
@@ -227,91 +295,45 @@ class RecorderNode(Node):
     def _start_episode(self, task: str, episode_time_s: float) -> tuple[int, _Outcome]:
         self._wait_for_optional_topics()
         with self._lock:
-            if self._state in (RecorderStatus.STATE_RECORDING, RecorderStatus.STATE_SAVING):
-                raise RuntimeError("an episode is already being recorded")
-            if self._state == RecorderStatus.STATE_FINALIZED:
-                raise RuntimeError("the dataset is finalized")
-            frames = self._open_dataset()
-            task = task or self.config.task or self._task_from_topic or self.contract.task or ""
-            if not task:
-                raise RuntimeError("no task: set the goal's task, the task parameter, the task topic or the contract's")
-            index = frames.start(task)
-            self._outcome = _Outcome()
+            if self._finalized:
+                raise SessionError("the dataset is finalized")
+            session = self._open_session()
+            started = session.start(task or self.config.task or self._task_from_topic or self.contract.task or "")
+            self._outcome = _Outcome(started.index)
             self._episode_started = self._now()
             self._episode_time_s = episode_time_s
-            self._state = RecorderStatus.STATE_RECORDING
-            self._message = ""
-            self._publish_event(EpisodeEvent.START, index, task)
-            self.get_logger().info(f"episode {index} started: {task!r}")
-            return index, self._outcome
+            self._handle([started])
+            return started.index, self._outcome
 
-    def _save(self) -> tuple[bool, str, SavedEpisode | None]:
+    def _save(self) -> _Outcome | None:
+        """Save the episode being recorded; None if there is none."""
         with self._lock:
-            if self._frames is None or not self._frames.recording:
-                return False, "no episode is being recorded", None
-            self._state = RecorderStatus.STATE_SAVING
-            index = self._frames.episode_index
-            outcome = self._outcome
-            try:
-                saved = self._frames.save()
-            except EmptyEpisodeError as error:
-                self._publish_event(EpisodeEvent.DISCARD, index or 0, "")
-                return self._end(outcome, None, str(error))
-            except Exception as error:
-                self._fail(f"saving episode {index} failed: {error}")
-                return self._end(outcome, None, f"saving episode {index} failed: {error}")
-            self._episodes_saved += 1
-            self._last_report = saved.report
-            self._last_dropped = int(getattr(saved.summary, "total_dropped_frames", 0) or 0)
-            self._publish_event(EpisodeEvent.END, saved.index, self._frames.task or "")
-            self.get_logger().info(f"episode {saved.index} saved: {saved.frames} frames\n{saved.report.summary()}")
-            return self._end(outcome, saved, f"episode {saved.index} saved ({saved.frames} frames)")
+            if self._session is None or not self._session.recording:
+                return None
+            self._handle(self._session.save())
+            return self._outcome
 
     def _discard(self, why: str) -> tuple[bool, str]:
         with self._lock:
-            if self._frames is None or not self._frames.recording:
+            discarded = self._session.discard(why) if self._session is not None else None
+            if discarded is None:
                 return False, "no episode is being recorded"
-            index = self._frames.episode_index
-            self._last_report = self._frames.report
-            self._frames.discard()
-            self._publish_event(EpisodeEvent.DISCARD, index or 0, "")
-            self.get_logger().info(f"episode {index} discarded ({why})")
-            self._end(self._outcome, None, f"episode {index} discarded ({why})")
-            return True, f"episode {index} discarded"
-
-    def _end(self, outcome: _Outcome | None, saved: SavedEpisode | None, message: str):
-        if self._state != RecorderStatus.STATE_ERROR:
-            self._state = RecorderStatus.STATE_IDLE
-        self._message = message
-        if outcome is not None:
-            outcome.saved, outcome.message = saved, message
-            outcome.done.set()
-        return saved is not None, message, saved
-
-    def _fail(self, message: str) -> None:
-        self.get_logger().error(message)
-        self._state = RecorderStatus.STATE_ERROR
-        self._message = message
-        if self._frames is not None and self._frames.recording:
-            self._frames.discard()
-        if self._outcome is not None:
-            self._outcome.message = message
-            self._outcome.done.set()
+            self._handle([discarded])
+            return True, f"episode {discarded.index} discarded"
 
     def _finalize(self) -> str:
         with self._lock:
             if self._state == RecorderStatus.STATE_FINALIZED:
                 return "already finalized"
-            if self._frames is not None and self._frames.recording:
-                self._discard("finalize during an episode")
             self._stop.set()
-            if self._frames is not None:
-                self._frames.writer.finalize()
-            self._state = RecorderStatus.STATE_FINALIZED
-            message = f"dataset finalized: {self._episodes_saved} episode(s) in {self.root}"
-            self._message = message
+            if self._session is None:
+                self._finalized = True
+                message = f"dataset finalized: 0 episode(s) in {self.root}"
+            else:
+                self._handle(self._session.finalize())
+                message = self._session.message
         self.get_logger().info(message)
-        if self.config.push_to_hub and self._frames is not None:
+        if self.config.push_to_hub and self._session is not None:
             from lerobot_ros_record.nodes.hub import push_dataset
 
             url = push_dataset(self.root, self.repo_id, private=self.config.hub_private, tags=self.config.hub_tags)
@@ -343,7 +365,7 @@ class RecorderNode(Node):
 
     def _on_goal(self, goal: RecordEpisode.Goal) -> GoalResponse:
         with self._lock:
-            busy = self._state in (RecorderStatus.STATE_RECORDING, RecorderStatus.STATE_SAVING)
+            busy = self._state == RecorderStatus.STATE_RECORDING
             if busy or self._state == RecorderStatus.STATE_FINALIZED or self.config.num_episodes > 0:
                 self.get_logger().warn(f"record_episode goal rejected: recorder is {self._state}")
                 return GoalResponse.REJECT
@@ -361,8 +383,8 @@ class RecorderNode(Node):
         self._wait_episode(outcome, goal_handle)
         result.episode_index = index
         result.message = outcome.message
-        if outcome.saved is not None:
-            result.saved, result.frames = True, outcome.saved.frames
+        if outcome.parts:
+            result.saved, result.frames = True, outcome.frames
             goal_handle.succeed()
         elif goal_handle.is_cancel_requested:
             goal_handle.canceled()
@@ -371,10 +393,13 @@ class RecorderNode(Node):
         return result
 
     def _on_save(self, request: SaveEpisode.Request, response: SaveEpisode.Response) -> SaveEpisode.Response:
-        success, message, saved = self._save()
-        response.success, response.message = success, message
-        if saved is not None:
-            response.episode_index, response.frames = saved.index, saved.frames
+        outcome = self._save()
+        if outcome is None:
+            response.success, response.message = False, "no episode is being recorded"
+            return response
+        response.success, response.message = bool(outcome.parts), outcome.message
+        if outcome.parts:
+            response.episode_index, response.frames = outcome.index, outcome.frames
         return response
 
     def _on_discard(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
@@ -401,16 +426,15 @@ class RecorderNode(Node):
                 self._fail(f"cannot start an episode: {error}")
                 return
             self._wait_episode(outcome)
-            if outcome.saved is None or self._stop.is_set():
+            if not outcome.parts or self._stop.is_set():
                 continue  # discarded: record it again right away (lerobot-record's ←)
             recorded += 1
             if recorded < self.config.num_episodes and self.config.reset_time_s > 0:
                 with self._lock:
-                    self._state = RecorderStatus.STATE_RESETTING
+                    self._session.begin_reset()
                 self._stop.wait(self.config.reset_time_s)
                 with self._lock:
-                    if self._state == RecorderStatus.STATE_RESETTING:
-                        self._state = RecorderStatus.STATE_IDLE
+                    self._session.end_reset()
         if not self._stop.is_set():
             self._finalize()
         if self.config.exit_when_done and self._state == RecorderStatus.STATE_FINALIZED:
@@ -438,7 +462,9 @@ class RecorderNode(Node):
                     staleness_p95=p95,
                     staleness_max=worst,
                     gaps=stats.gaps,
-                    frames_dropped=stats.frames_dropped,
+                    frames_held=stats.held,
+                    limit_hits=stats.limit_hits,
+                    frames_padded=stats.padded,
                     healthy=stats.healthy,
                 )
             )
@@ -446,9 +472,10 @@ class RecorderNode(Node):
 
     def _feedback(self) -> RecordEpisode.Feedback:
         with self._lock:
-            report = self._frames.report if self._frames else None
+            session = self._session
+            report = session.report if session is not None and session.recording else None
             return RecordEpisode.Feedback(
-                frames=self._frames.frames if self._frames else 0,
+                frames=session.frames.frames if report is not None else 0,
                 elapsed=self._now() - self._episode_started,
                 sync_healthy=report.healthy if report else False,
                 streams=self._streams(report),
@@ -456,16 +483,18 @@ class RecorderNode(Node):
 
     def _publish_status(self) -> None:
         with self._lock:
-            recording = self._frames is not None and self._frames.recording
-            report = self._frames.report if recording else self._last_report
+            session = self._session
+            recording = session is not None and session.recording
+            report = session.report if session is not None else None
+            episodes_saved = session.episodes_saved if session is not None else 0
             msg = RecorderStatus(
                 state=self._state,
                 repo_id=self.repo_id,
                 root=str(self.root),
-                task=(self._frames.task or "") if recording else "",
-                episode_index=self._frames.episode_index if recording else self._episodes_saved,
-                episodes_saved=self._episodes_saved,
-                frames=self._frames.frames if recording else 0,
+                task=(session.frames.task or "") if recording else "",
+                episode_index=session.episode_index if session is not None else 0,
+                episodes_saved=episodes_saved,
+                frames=session.frames.frames if recording else 0,
                 elapsed=self._now() - self._episode_started if recording else 0.0,
                 episode_time_s=self._episode_time_s if recording else 0.0,
                 dropped_video_frames=self._last_dropped,
@@ -474,17 +503,18 @@ class RecorderNode(Node):
             )
         msg.header.stamp = self.get_clock().now().to_msg()
         self._status_pub.publish(msg)
-        level = ERROR if self._state == RecorderStatus.STATE_ERROR else OK
+        level = ERROR if msg.state == RecorderStatus.STATE_ERROR else OK
         if report is not None and not report.healthy and level == OK:
             level = WARN
         self._diagnostics.update(
             "recording",
             level,
-            self._message or self._state,
-            state=self._state,
-            episodes_saved=self._episodes_saved,
+            msg.message or msg.state,
+            state=msg.state,
+            episodes_saved=episodes_saved,
             frames=msg.frames,
-            frames_dropped=report.frames_dropped if report else 0,
+            frames_held=report.frames_held if report else 0,
+            frames_padded=report.frames_padded if report else 0,
             clock_jumps=len(report.clock_jumps) if report else 0,
         )
         if recording and time.monotonic() - self._progress_at >= 5.0:
@@ -493,14 +523,19 @@ class RecorderNode(Node):
             self.get_logger().info(f"episode {msg.episode_index}: {msg.frames} frames, {msg.elapsed:.1f}{limit} s")
 
     def _check_topics(self) -> None:
-        """Warn about publishers whose QoS delivers nothing to us, and about required topics without one."""
+        """Warn about publishers whose QoS delivers nothing to us, and about required topics without one.
+
+        The contract's topics take any publisher (best effort, volatile); the task topic is reliable,
+        so a best-effort task publisher is the mismatch a user meets.
+        """
         problems = []
-        for spec in self.contract.features_spec:
-            for problem in check_publisher_compatibility(self, spec.topic, self._qos):
+        for topic, qos in self._subscribed.items():
+            for problem in check_publisher_compatibility(self, topic, qos):
                 problems.append(problem)
                 if problem not in self._qos_warned:
                     self._qos_warned.add(problem)
                     self.get_logger().warn(f"QoS mismatch, no data will arrive: {problem}")
+        for spec in self.contract.features_spec:
             if spec.required and self.count_publishers(spec.topic) == 0:
                 problems.append(f"{spec.topic}: no publisher (feature {spec.key})")
         self._diagnostics.update(
@@ -517,19 +552,13 @@ class RecorderNode(Node):
         with self._lock:
             if self._outcome is not None:
                 self._outcome.done.set()
-            if self._frames is not None and self._state != RecorderStatus.STATE_FINALIZED:
-                self._frames.writer.finalize()
+            if self._session is not None and self._session.state != SessionState.FINALIZED:
+                self._session.dataset.writer.finalize()
 
     def _publish_event(self, kind: int, index: int, task: str) -> None:
         msg = EpisodeEvent(event=kind, episode_index=int(index), task=task)
         msg.header.stamp = self.get_clock().now().to_msg()
         self._events_pub.publish(msg)
-
-
-def _message_class(type_name: str) -> type:
-    package, _, name = type_name.split("/")
-    module = __import__(f"{package}.msg", fromlist=[name])
-    return getattr(module, name)
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""The per-episode sync report: how fresh each stream was, its gaps, and which frames were dropped and why."""
+"""The per-episode sync report: how fresh each stream was, its gaps, held and padded frames, why an episode ended."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ class StreamStats:
     out_of_order: int = 0
     gaps: int = 0
     max_gap: float = 0.0
-    frames_dropped: int = 0
+    held: int = 0  # frames repeating the sample the previous frame took (no newer one in time)
+    padded: int = 0  # frames padded with the latest sample past the hard limit (past_limit: pad)
+    limit_hits: int = 0  # ticks without a usable sample (past the hard limit)
     rejected: dict[str, int] = field(default_factory=dict)
     staleness: list[float] = field(default_factory=list, repr=False)
 
@@ -35,7 +37,7 @@ class StreamStats:
 
     @property
     def healthy(self) -> bool:
-        return self.frames_dropped == 0 and not self.rejected and self.gaps == 0
+        return self.limit_hits == 0 and not self.rejected and self.gaps == 0
 
     def to_dict(self) -> dict[str, Any]:
         p50, p95, worst = self.staleness_percentiles()
@@ -49,7 +51,9 @@ class StreamStats:
             "max_gap": self.max_gap,
             "out_of_order": self.out_of_order,
             "rejected": dict(self.rejected),
-            "frames_dropped": self.frames_dropped,
+            "frames_held": self.held,
+            "frames_padded": self.padded,
+            "limit_hits": self.limit_hits,
             "healthy": self.healthy,
         }
 
@@ -68,26 +72,28 @@ class SyncReport:
     fps: int
     streams: dict[str, StreamStats]
     frames: int = 0
-    drop_reasons: dict[str, int] = field(default_factory=dict)
     clock_jumps: list[ClockJump] = field(default_factory=list)
-
-    def count_drop(self, reason: str) -> None:
-        self.drop_reasons[reason] = self.drop_reasons.get(reason, 0) + 1
+    ended: str | None = None  # why the episode ended before it was saved (a stream past its limit, a clock jump)
 
     @property
-    def frames_dropped(self) -> int:
-        return sum(self.drop_reasons.values())
+    def frames_held(self) -> int:
+        return sum(s.held for s in self.streams.values())
+
+    @property
+    def frames_padded(self) -> int:
+        return sum(s.padded for s in self.streams.values())
 
     @property
     def healthy(self) -> bool:
-        return not self.clock_jumps and all(s.healthy for s in self.streams.values())
+        return not self.clock_jumps and self.ended is None and all(s.healthy for s in self.streams.values())
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "fps": self.fps,
             "frames": self.frames,
-            "frames_dropped": self.frames_dropped,
-            "drop_reasons": dict(self.drop_reasons),
+            "frames_held": self.frames_held,
+            "frames_padded": self.frames_padded,
+            "ended": self.ended,
             "clock_jumps": [vars(jump) for jump in self.clock_jumps],
             "healthy": self.healthy,
             "streams": {name: stats.to_dict() for name, stats in self.streams.items()},
@@ -98,9 +104,12 @@ class SyncReport:
 
     def summary(self) -> str:
         """A few human-readable lines for logs and the CLI."""
-        lines = [f"{self.frames} frames, {self.frames_dropped} dropped, {len(self.clock_jumps)} clock jump(s)"]
-        for reason, count in self.drop_reasons.items():
-            lines.append(f"  dropped {count}: {reason}")
+        lines = [
+            f"{self.frames} frames, {self.frames_held} held, {self.frames_padded} padded, "
+            f"{len(self.clock_jumps)} clock jump(s)"
+        ]
+        if self.ended:
+            lines.append(f"  ended: {self.ended}")
         for jump in self.clock_jumps:
             lines.append(f"  clock jump {jump.direction} on {jump.stream}: {jump.from_s:.3f} s → {jump.to_s:.3f} s")
         for name, stats in self.streams.items():
@@ -108,6 +117,6 @@ class SyncReport:
             rejected = f", rejected {stats.rejected}" if stats.rejected else ""
             lines.append(
                 f"  {name}: {stats.messages_received} msgs, staleness p50 {p50 * 1e3:.1f} ms p95 {p95 * 1e3:.1f} ms "
-                f"max {worst * 1e3:.1f} ms, {stats.gaps} gap(s), {stats.frames_dropped} frame(s) dropped{rejected}"
+                f"max {worst * 1e3:.1f} ms, {stats.gaps} gap(s), {stats.held} held, {stats.padded} padded{rejected}"
             )
         return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lerobot_ros_record.contract import Contract
+from lerobot_ros_core.contract import Contract
 from lerobot_ros_record.resample.resampler import Resampler, StreamConfig
 
 
@@ -15,6 +15,7 @@ def resampler_for(contract: Contract, deadline: float = 0.5) -> Resampler:
             tolerance=spec.sync.tolerance,
             gap=spec.sync.gap,
             topic=spec.topic,
+            past_limit=spec.sync.past_limit,
         )
         for spec in contract.features_spec
     ]
@@ -23,5 +24,6 @@ def resampler_for(contract: Contract, deadline: float = 0.5) -> Resampler:
         streams,
         max_backward_jump=contract.max_backward_jump,
         max_forward_jump=contract.max_forward_jump,
+        max_stamp_leap=contract.max_stamp_leap,
         deadline=deadline,
     )

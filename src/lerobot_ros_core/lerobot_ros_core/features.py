@@ -2,7 +2,7 @@
 
 Converters only read message attributes, so they take rclpy messages (live) and rosbags
 messages (bag conversion) alike: the same code builds every frame, whatever the source.
-Every rejected message raises `FrameError` naming the feature, the topic and the cause.
+Every rejected message raises `FeatureValueError` naming the feature, the topic and the cause.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from lerobot_ros_drivers.common.images import ImageConversionError, compressed_to_numpy, image_to_numpy, to_rgb8
-from lerobot_ros_record.contract import Contract, FeatureSpec
+from lerobot_ros_core.contract import Contract, FeatureSpec
+from lerobot_ros_core.messages.images import ImageConversionError, compressed_to_numpy, image_to_numpy, to_rgb8
 
 
-class FrameError(ValueError):
+class FeatureValueError(ValueError):
     """A message cannot become a value of its feature (missing joints, NaN, wrong size or encoding, ...)."""
 
 
@@ -36,8 +36,8 @@ class FeatureConverter:
             np.array([int(i) for i in spec.selection], dtype=np.int64) if spec.message_type.family == "array" else None
         )
 
-    def error(self, message: str) -> FrameError:
-        return FrameError(f"feature {self.spec.key!r} ({self.spec.topic}): {message}")
+    def error(self, message: str) -> FeatureValueError:
+        return FeatureValueError(f"feature {self.spec.key!r} ({self.spec.topic}): {message}")
 
     def stamp_ns(self, msg: Any, receive_ns: int) -> int:
         """The time the sample describes: header stamp or receive time, as the contract says."""
@@ -164,5 +164,5 @@ def action_to_joint_positions(contract: Contract, values: Sequence[float] | np.n
     """LeRobot `action` values → joint positions in radians by joint name (for the policy node)."""
     spec = contract.action
     if spec is None:
-        raise FrameError(f"{contract.source}: the contract has no 'action' feature")
+        raise FeatureValueError(f"{contract.source}: the contract has no 'action' feature")
     return FeatureConverter(spec).to_joint_positions(values)

@@ -1,6 +1,6 @@
 """The feature contract: ROS topics → LeRobot features (see contract.py and docs/recorder.md)."""
 
-from lerobot_ros_record.contract.contract import (
+from lerobot_ros_core.contract.contract import (
     CONTRACT_META_FILE,
     MESSAGE_TYPES,
     Contract,
@@ -12,12 +12,11 @@ from lerobot_ros_record.contract.contract import (
     load_contract,
     parse_contract,
 )
-from lerobot_ros_record.contract.units import SO101_GRIPPER_RANGE_RAD, Unit, UnitError, make_unit
+from lerobot_ros_core.contract.units import Unit, UnitError, make_unit
 
 __all__ = [
     "CONTRACT_META_FILE",
     "MESSAGE_TYPES",
-    "SO101_GRIPPER_RANGE_RAD",
     "Contract",
     "ContractError",
     "FeatureSpec",

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
-from lerobot_ros_record.contract.units import Unit, UnitError, make_unit
+from lerobot_ros_core.contract.units import Unit, UnitError, make_unit
 
 CONTRACT_META_FILE = "lerobot_ros_contract.yaml"
 """Name of the contract file under a dataset's meta/ folder."""
@@ -24,6 +24,7 @@ CONTRACT_META_FILE = "lerobot_ros_contract.yaml"
 RESERVED_KEYS = ("timestamp", "frame_index", "episode_index", "index", "task_index")
 
 SyncRuleName = Literal["interpolate", "hold", "nearest"]
+PastLimitName = Literal["split", "pad", "fail"]
 StampSource = Literal["header", "receive"]
 Kind = Literal["vector", "image", "depth"]
 
@@ -87,12 +88,17 @@ DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 
 @dataclass(frozen=True)
 class SyncRule:
-    """How a stream is sampled at each frame tick (seconds)."""
+    """How a stream is sampled at each frame tick (seconds), and what happens at a tick it has no usable sample for.
+
+    past_limit: ``split`` ends the episode there (the rest becomes the next one), ``pad`` repeats the
+    latest sample (counted), ``fail`` drops the episode with the reason. Frames are never renumbered.
+    """
 
     rule: SyncRuleName
     max_age: float
     tolerance: float
     gap: float
+    past_limit: PastLimitName = "split"
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,7 @@ class Contract:
     features_spec: tuple[FeatureSpec, ...]
     raw: Mapping[str, Any] = field(repr=False, compare=False)
     source: str = "<contract>"
+    max_stamp_leap: float = 1.0  # header stamps advancing this much more than receive times: a clock jump
 
     def features(self) -> dict[str, dict[str, Any]]:
         """LeRobot `features` for the dataset writer (info.json format)."""
@@ -194,7 +201,7 @@ class Contract:
         )
 
     def restricted_to(self, dataset_features: Mapping[str, Any]) -> Contract:
-        """The contract limited to the features an existing dataset has; raises on a mismatch."""
+        """The contract limited to the features an existing dataset has; raises on other dtypes, shapes or names."""
         ignored = set(RESERVED_KEYS)
         unknown = sorted(set(dataset_features) - set(self.keys) - ignored)
         if unknown:
@@ -206,6 +213,11 @@ class Contract:
                 raise ContractError(
                     f"{self.source}: feature {key!r} is {expected['dtype']} {expected['shape']} in the contract "
                     f"but {have.get('dtype')} {list(have.get('shape', ()))} in the dataset"
+                )
+            if have.get("names") is not None and have["names"] != expected["names"]:
+                raise ContractError(
+                    f"{self.source}: feature {key!r} has names {expected['names']} in the contract but "
+                    f"{have['names']} in the dataset: same shape, other columns (names or order)"
                 )
         return contract
 
@@ -264,6 +276,7 @@ _TOPIC_PATTERN = re.compile(r"^/?[A-Za-z~][A-Za-z0-9_/~{}]*$")
 class _Parser:
     def __init__(self, source: str) -> None:
         self.source = source
+        self.past_limit: PastLimitName = "split"  # the contract's default, for features without their own
 
     def error(self, where: str, message: str) -> ContractError:
         return ContractError(f"{self.source}: {where}: {message}")
@@ -293,7 +306,9 @@ class _Parser:
 
     def contract(self, data: Any) -> Contract:
         top = self.mapping(
-            data, "top level", ("version", "fps", "robot_type", "task", "stamp", "clock", "features", "description")
+            data,
+            "top level",
+            ("version", "fps", "robot_type", "task", "stamp", "clock", "past_limit", "features", "description"),
         )
         if top.get("version", 1) != 1:
             raise self.error("version", f"unsupported contract version {top['version']!r} (this suite reads 1)")
@@ -307,9 +322,11 @@ class _Parser:
         default_stamp = top.get("stamp", "header")
         if default_stamp not in ("header", "receive"):
             raise self.error("stamp", f"expected 'header' or 'receive', got {default_stamp!r}")
-        clock = self.mapping(top.get("clock", {}), "clock", ("max_backward_jump", "max_forward_jump"))
+        clock = self.mapping(top.get("clock", {}), "clock", ("max_backward_jump", "max_forward_jump", "max_stamp_leap"))
         backward = self.number(clock.get("max_backward_jump", 1.0), "clock.max_backward_jump")
         forward = self.number(clock.get("max_forward_jump", 10.0), "clock.max_forward_jump")
+        leap = self.number(clock.get("max_stamp_leap", 1.0), "clock.max_stamp_leap")
+        self.past_limit = self.past_limit_name(top.get("past_limit", "split"), "past_limit")
         features = top.get("features")
         if not isinstance(features, Mapping) or not features:
             raise self.error("features", "expected a non-empty mapping of LeRobot feature keys to streams")
@@ -321,6 +338,7 @@ class _Parser:
             task_topic=task_topic,
             max_backward_jump=backward,
             max_forward_jump=forward,
+            max_stamp_leap=leap,
             features_spec=specs,
             raw=dict(top),
             source=self.source,
@@ -487,7 +505,7 @@ class _Parser:
 
     def sync(self, where: str, value: Any, fps: int, default_rule: str, image: bool) -> SyncRule:
         sync = self.mapping(
-            value if value is not None else {}, f"{where}.sync", ("rule", "max_age", "tolerance", "gap")
+            value if value is not None else {}, f"{where}.sync", ("rule", "max_age", "tolerance", "gap", "past_limit")
         )
         rule = sync.get("rule", default_rule)
         if rule not in ("interpolate", "hold", "nearest"):
@@ -498,7 +516,13 @@ class _Parser:
         max_age = self.number(sync.get("max_age", max(0.1, 3 * period)), f"{where}.sync.max_age")
         tolerance = self.number(sync.get("tolerance", period), f"{where}.sync.tolerance")
         gap = self.number(sync.get("gap", max(0.1, 3 * period)), f"{where}.sync.gap")
-        return SyncRule(rule, max_age, tolerance, gap)
+        past_limit = self.past_limit_name(sync.get("past_limit", self.past_limit), f"{where}.sync.past_limit")
+        return SyncRule(rule, max_age, tolerance, gap, past_limit)
+
+    def past_limit_name(self, value: Any, where: str) -> PastLimitName:
+        if value not in ("split", "pad", "fail"):
+            raise self.error(where, f"expected split, pad or fail, got {value!r}")
+        return value
 
     def image_feature(self, where: str, spec: Mapping[str, Any], fps: int, common: dict) -> FeatureSpec:
         depth = spec.get("depth", False)
@@ -530,7 +554,7 @@ class _Parser:
             raise self.error(f"{where}.image.storage", f"expected 'video' or 'image', got {storage!r}")
         if depth and storage != "video":
             raise self.error(f"{where}.image.storage", "depth is stored as video (LeRobot's depth convention)")
-        sync = self.sync(where, spec.get("sync"), fps, "nearest", image=True)
+        sync = self.sync(where, spec.get("sync"), fps, "hold", image=True)
         return FeatureSpec(
             **common,
             kind="depth" if depth else "image",

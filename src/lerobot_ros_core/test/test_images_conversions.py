@@ -10,8 +10,8 @@ import pytest
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from lerobot_ros_drivers.common import images
-from lerobot_ros_drivers.common.images import (
+from lerobot_ros_core.messages import images
+from lerobot_ros_core.messages.images import (
     ImageConversionError,
     UnsupportedEncodingError,
     compressed_to_numpy,

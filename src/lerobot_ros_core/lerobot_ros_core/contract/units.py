@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-SO101_GRIPPER_RANGE_RAD = (math.radians(-10.0), math.radians(100.0))
-"""URDF limits of the SO-101 gripper joint (−0.1745…1.7453 rad), mapped onto 0..100 percent."""
+from lerobot_ros_core.description import SO101_GRIPPER_LIMITS_RAD
 
 QUANTITIES = ("angle", "length", "angular_velocity", "linear_velocity", "force", "torque", "effort", "any")
 
@@ -56,7 +55,7 @@ def make_unit(name: str, quantity: str, percent_range: tuple[float, float] | Non
     if name == "percent":
         if quantity not in ("angle", "length", "any"):
             raise UnitError(f"unit 'percent' maps a joint position range; it does not apply to a {quantity}")
-        low, high = percent_range or SO101_GRIPPER_RANGE_RAD
+        low, high = percent_range or SO101_GRIPPER_LIMITS_RAD
         if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
             raise UnitError(f"unit 'percent': range [{low}, {high}] must be finite and increasing")
         scale = 100.0 / (high - low)

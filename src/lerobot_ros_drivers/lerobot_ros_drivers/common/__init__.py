@@ -1,1 +1,0 @@
-"""ROS helpers shared by every node of the suite: parameters, QoS, diagnostics, stamps, images."""
