@@ -51,3 +51,13 @@ class ActionColumns:
         if chunk.ndim != 2 or chunk.shape[1] != self.dim:
             raise ActionMappingError(f"chunk of shape {list(chunk.shape)}, the action feature has {self.dim} columns")
         return np.column_stack([unit.to_ros(chunk[:, i]) for i, unit in enumerate(self.units)])
+
+    def to_dataset(self, positions: np.ndarray) -> np.ndarray:
+        """The inverse of `to_ros`: queued radians back to the checkpoint's columns in LeRobot units
+        (the RTC prefix a runtime is guided with)."""
+        positions = np.asarray(positions, dtype=np.float64)
+        if positions.ndim != 2 or positions.shape[1] != self.dim:
+            raise ActionMappingError(
+                f"positions of shape {list(positions.shape)}, the action feature has {self.dim} joints"
+            )
+        return np.column_stack([unit.to_dataset(positions[:, i]) for i, unit in enumerate(self.units)])

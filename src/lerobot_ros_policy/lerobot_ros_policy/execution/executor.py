@@ -8,6 +8,11 @@ whose first point is that next step: the driver keeps executing the previous tra
 then and splices the new one in (joint_trajectory_controller semantics), so neither a gap nor
 a replay of executed steps reaches the motors.
 
+With RTC (`rtc.py`) each request also carries the queue's actions from its step on and the number
+of them the trim will drop, so a flow-matching runtime can continue the executed motion; the chunk
+that answers it is trimmed and replaces the queue as above. Without RTC a chunk may instead be
+appended whole after the queued steps (`chunk_merge: append`, LeRobot's queue with RTC off).
+
 Anything unsafe makes the executor hold: a stale observation, a stale chunk, NaN/inf in a chunk,
 pause. Holding drops the queue and commands the position the arm is heading to at the next step.
 """
@@ -15,7 +20,7 @@ pause. Holding drops the queue and commands the position the arm is heading to a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
@@ -24,6 +29,9 @@ from lerobot_ros_policy.execution.ensembling import TemporalEnsembler
 from lerobot_ros_policy.execution.latency import LatencyTracker
 from lerobot_ros_policy.execution.queue import ActionQueue
 from lerobot_ros_policy.execution.safety import JointLimits, RejectedChunkError, check_finite
+
+CHUNK_MERGES = ("replace", "append")
+"""How a chunk joins the queue without ensembling: replace from the next step on, or append."""
 
 
 class ExecutionState(StrEnum):
@@ -43,9 +51,17 @@ class ExecutionConfig:
     """Request the next chunk once the queue holds at most this fraction of a chunk."""
     temporal_ensembling: bool = False
     ensemble_coeff: float = 0.01
+    chunk_merge: str = "replace"
+    """Without ensembling: "replace" the queue from the next step on (after the delay trim), or
+    "append" the whole chunk after the last queued step (no row dropped, each chunk runs late by
+    the queue left when it arrives)."""
     max_chunk_age_s: float = 1.0
     """A chunk whose observation is older than this when it arrives is rejected."""
     latency_window: int = 50
+
+    def __post_init__(self) -> None:
+        if self.chunk_merge not in CHUNK_MERGES:
+            raise ValueError(f"chunk_merge {self.chunk_merge!r} is not one of {', '.join(CHUNK_MERGES)}")
 
     @property
     def dt_ns(self) -> int:
@@ -54,11 +70,18 @@ class ExecutionConfig:
 
 @dataclass(frozen=True)
 class InferenceRequest:
-    """What the executor asks for: a chunk for the observation taken at `step`."""
+    """What the executor asks for: a chunk for the observation taken at `step`.
+
+    `prefix` holds the queued actions for steps `step, step + 1, ...` (row k for step + k, as the
+    answering chunk's rows); `delay` is how many rows of the answer the trim will drop if the
+    inference takes the slowest recent latency. RTC guides the runtime with both.
+    """
 
     step: int
     epoch: int
     stamp_ns: int
+    delay: int = 0
+    prefix: np.ndarray = field(default_factory=lambda: np.empty((0, 0)), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -160,9 +183,24 @@ class ChunkExecutor:
             return True
         return self.queue_depth(now_ns) <= self.threshold_steps()
 
+    def expected_delay(self, now_ns: int) -> int:
+        """Rows of a chunk requested now that the delay trim will drop if it arrives after the slowest
+        recent inference: the step being executed plus the `ceil(max_latency / dt)` steps that
+        elapse meanwhile, counted from where `now_ns` lies within its step."""
+        latency_ns = math.ceil(self.latency.max * 1e9)
+        return self.step_at(now_ns + latency_ns) + 1 - self.step_at(now_ns)
+
     def make_request(self, now_ns: int) -> InferenceRequest:
-        """A request for the observation assembled now, stamped with the current step."""
-        return InferenceRequest(step=self.step_at(now_ns), epoch=self._epoch, stamp_ns=now_ns)
+        """A request for the observation assembled now, stamped with the current step, with the
+        queued actions from that step on and the expected delay (for RTC)."""
+        step = self.step_at(now_ns)
+        return InferenceRequest(
+            step=step,
+            epoch=self._epoch,
+            stamp_ns=now_ns,
+            delay=self.expected_delay(now_ns),
+            prefix=self.queue.remaining(step).copy(),
+        )
 
     # Chunks ------------------------------------------------------------------------------------
 
@@ -176,7 +214,8 @@ class ChunkExecutor:
         """
         if request.epoch != self._epoch or self._paused:
             return None
-        self.latency.add(latency_s)
+        # What the delay trim sees: request to acceptance, i.e. the inference plus its hand-off.
+        self.latency.add(max(latency_s, (now_ns - request.stamp_ns) * 1e-9))
         chunk = np.asarray(chunk, dtype=float)
         if chunk.ndim != 2 or chunk.shape[1] != len(self.joint_names) or len(chunk) == 0:
             return self._reject(f"chunk of shape {chunk.shape}, expected [steps, {len(self.joint_names)}]", now_ns)
@@ -192,14 +231,18 @@ class ChunkExecutor:
                 now_ns,
             )
         first_pending = self.step_at(now_ns) + 1
-        if first_pending - request.step >= len(chunk):
+        append = self.config.chunk_merge == "append" and not self.config.temporal_ensembling
+        if not append and first_pending - request.step >= len(chunk):
             return self._reject(
                 f"stale chunk: {first_pending - request.step} steps elapsed during inference, "
                 f"the chunk has {len(chunk)}",
                 now_ns,
             )
         chunk, clamped = self.limits.clamp(chunk)
-        trimmed = self.queue.insert_chunk(chunk, request.step, first_pending)
+        if append:
+            trimmed = self.queue.append_chunk(chunk, first_pending)
+        else:
+            trimmed = self.queue.insert_chunk(chunk, request.step, first_pending)
         self.last_chunk_length = len(chunk)
         self.chunks_produced += 1
         self.state = ExecutionState.RUNNING

@@ -1,4 +1,4 @@
-"""The action queue: actions on an absolute control-step grid, replaced or ensembled chunk by chunk."""
+"""The action queue: actions on an absolute control-step grid, replaced, ensembled or appended chunk by chunk."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ class ActionQueue:
     arrives, the steps before `first_pending` were executed meanwhile (from the previous chunk);
     those rows are dropped (the delay trim) and the rest replaces, or is ensembled with, what the
     queue holds from `first_pending` on. The queue's rows before `first_pending` stay until the
-    executor drops them as executed.
+    executor drops them as executed. Appending instead keeps every queued row and adds the whole
+    chunk after them.
     """
 
     def __init__(self, action_dim: int, ensembler: TemporalEnsembler | None = None) -> None:
@@ -82,3 +83,15 @@ class ActionQueue:
         self._actions = np.concatenate([head, tail])
         self._counts = np.concatenate([head_counts, tail_counts])
         return trimmed
+
+    def append_chunk(self, chunk: np.ndarray, first_pending: int) -> int:
+        """Put the whole `chunk` after the last queued step, or from `first_pending` on when nothing
+        is queued for that step or later. Nothing is trimmed: returns 0."""
+        if chunk.ndim != 2 or chunk.shape[1] != self.action_dim:
+            raise ValueError(f"chunk of shape {chunk.shape} does not have {self.action_dim} action columns")
+        if self.end_step < first_pending:  # ran dry: the chunk starts at the next step
+            self._actions, self._counts = self._actions[:0], self._counts[:0]
+            self.start_step = first_pending
+        self._actions = np.concatenate([self._actions, np.asarray(chunk, dtype=float)])
+        self._counts = np.concatenate([self._counts, np.ones(len(chunk), dtype=np.int64)])
+        return 0

@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from builtin_interfaces.msg import Duration
@@ -36,6 +36,9 @@ from lerobot_ros_core.node.qos import COMMAND_QOS, LATCHED_QOS, subscriber_qos
 from lerobot_ros_core.node.stamps import duration_from_seconds, time_from_nanoseconds
 from lerobot_ros_msgs.msg import ActionChunk, PolicyStatus
 from lerobot_ros_policy.execution import (
+    CHUNK_MERGES,
+    RTC_MODES,
+    SCHEDULES,
     ChunkExecutor,
     ExecutionConfig,
     ExecutionState,
@@ -46,9 +49,13 @@ from lerobot_ros_policy.execution import (
     JointLimits,
     PlannedChunk,
     TimedTrajectory,
+    resolve_rtc,
 )
 from lerobot_ros_policy.execution.ee_actions import EndEffectorActions
 from lerobot_ros_policy.execution.observation import ObservationAssembler, StaleObservationError, match_checkpoint
+
+if TYPE_CHECKING:
+    from lerobot_ros_policy.runtimes import PrefixGuidance
 
 OUTPUT_MODES = ("trajectory", "stream", "both")
 STREAM_TYPES = ("joint_state", "float64_multi_array")
@@ -91,6 +98,40 @@ class PolicyNodeConfig:
         False, "ACT temporal ensembling of overlapping chunks (requests a chunk whenever the worker is free)"
     )
     ensemble_coeff: float = param(0.01, "temporal ensembling coefficient (LeRobot's default 0.01)", min=-10.0, max=10.0)
+    rtc: str = param(
+        "auto",
+        "Real-Time Chunking: guide flow-matching runtimes (SmolVLA, Pi0) with the queued actions; auto = "
+        "the checkpoint's rtc_config.enabled, else on where the runtime supports it (not with ensembling)",
+        choices=RTC_MODES,
+    )
+    rtc_schedule: str = param(
+        "",
+        "RTC prefix weights from the delay to the execution horizon; empty = the checkpoint's, else linear",
+        choices=("", *SCHEDULES),
+    )
+    rtc_max_guidance_weight: float = param(
+        0.0, "RTC guidance weight cap; 0 = the checkpoint's, else 10", min=0.0, max=1000.0
+    )
+    rtc_execution_horizon: int = param(
+        0,
+        "RTC: steps of a new chunk guided by the queued ones; 0 = the checkpoint's, else the chunk size "
+        "(the whole queued prefix)",
+        min=0,
+        max=10000,
+    )
+    rtc_delay_margin: int = param(
+        0,
+        "RTC: rows frozen onto the queued actions beyond the latency-driven delay (absorbs inferences "
+        "slower than the recent maximum, at the cost of reacting that many steps later)",
+        min=0,
+        max=1000,
+    )
+    chunk_merge: str = param(
+        "replace",
+        "without RTC or ensembling: replace the queue from the next step on, or append each chunk "
+        "whole after the queued steps",
+        choices=CHUNK_MERGES,
+    )
     max_observation_age: float = param(
         0.2, "hold when a needed stream's latest sample is older, s", min=0.001, max=60.0
     )
@@ -174,12 +215,33 @@ class PolicyNode(Node):
             urdf = Path(config.joint_limits_urdf).read_text(encoding="utf-8")
             limits = JointLimits.from_mapping(self.columns.joints, joint_limits(urdf))
         fps = config.fps or float(self.contract.fps)
+        self.rtc = resolve_rtc(
+            config.rtc,
+            schedule=config.rtc_schedule,
+            max_guidance_weight=config.rtc_max_guidance_weight,
+            execution_horizon=config.rtc_execution_horizon,
+            delay_margin=config.rtc_delay_margin,
+            raw_config=self.runtime.config.raw,
+            supports_prefix_guidance=self.runtime.supports_prefix_guidance,
+            chunk_size=self.runtime.chunk_size,
+            temporal_ensembling=config.temporal_ensembling,
+            policy_type=self.runtime.config.type,
+        )
+        if self.rtc is not None and self.ee_actions is not None:
+            # The prefix would have to go back from queued joints to EE actions through FK: not built.
+            if config.rtc == "on":
+                raise ParameterError(
+                    "rtc is on but the checkpoint's actions are EE features: RTC runs on joint actions"
+                )
+            self.get_logger().warning("RTC off: the checkpoint's actions are EE features (RTC runs on joint actions)")
+            self.rtc = None
         self.executor_core = ChunkExecutor(
             ExecutionConfig(
                 fps=fps,
                 queue_threshold=config.queue_threshold,
                 temporal_ensembling=config.temporal_ensembling,
                 ensemble_coeff=config.ensemble_coeff,
+                chunk_merge="replace" if self.rtc is not None else config.chunk_merge,
                 max_chunk_age_s=config.max_chunk_age,
                 latency_window=config.latency_window,
             ),
@@ -192,6 +254,10 @@ class PolicyNode(Node):
         self.task = config.task or self.contract.task or ""
 
         self._results: deque[InferenceResult] = deque()
+        # A request counts as in flight until its result is applied here, not only while the worker
+        # computes: a tick in between would otherwise request again from the queue the result is
+        # about to replace (an unguided or stale-prefix chunk).
+        self._in_flight = False
         self._wake = self.create_guard_condition(self._on_results)
         self.worker = InferenceWorker(self._infer, self._on_done)
 
@@ -227,8 +293,17 @@ class PolicyNode(Node):
         self.get_logger().info(
             f"{self.runtime.config.type} checkpoint {config.checkpoint} ({self.runtime.backend} runtime on "
             f"{config.device}): chunk {self.runtime.chunk_size} x {self.columns.dim} at {fps:g} Hz, joints "
-            f"{list(self.columns.joints)}, inputs {list(self.assembler.topics.values())}, output {config.output_mode}"
+            f"{list(self.columns.joints)}, inputs {list(self.assembler.topics.values())}, output {config.output_mode}, "
+            f"{self._merge_description()}"
         )
+
+    def _merge_description(self) -> str:
+        if self.rtc is not None:
+            return (
+                f"RTC ({self.rtc.schedule} schedule, horizon {self.rtc.execution_horizon}, max guidance "
+                f"weight {self.rtc.max_guidance_weight:g})"
+            )
+        return "temporal ensembling" if self.config.temporal_ensembling else f"chunk merge: {self.config.chunk_merge}"
 
     # Inputs ------------------------------------------------------------------------------------
 
@@ -264,7 +339,7 @@ class PolicyNode(Node):
         action = self.executor_core.tick(now)
         if action is not None and self.stream_pub is not None:
             self._publish_stream(action, now)
-        if self.worker.busy or not self.executor_core.wants_chunk(now):
+        if self._in_flight or not self.executor_core.wants_chunk(now):
             return
         try:
             observation = self.assembler.assemble(now, self.config.max_observation_age)
@@ -272,15 +347,28 @@ class PolicyNode(Node):
             self._apply(self.executor_core.hold(str(error), now))
             return
         request = self.executor_core.make_request(now)
+        guidance = None
+        if self.rtc is not None:
+            guidance = self.rtc.guidance(
+                request.prefix, request.delay, self.runtime.chunk_size, self.columns.to_dataset
+            )
+            if guidance is not None and guidance.delay >= guidance.execution_horizon:
+                self.get_logger().warning(
+                    f"RTC has no effect: inference delay {guidance.delay} steps reaches rtc_execution_horizon "
+                    f"{guidance.execution_horizon}",
+                    throttle_duration_sec=5.0,
+                )
         seed = self._ik_seed(request.step) if self.ee_actions is not None else None
-        self.worker.submit(request, (observation, self.task, seed))
+        self._in_flight = self.worker.submit(request, (observation, self.task, guidance, seed))
 
-    def _infer(self, payload: tuple[dict[str, np.ndarray], str, np.ndarray | None]) -> np.ndarray:
+    def _infer(
+        self, payload: tuple[dict[str, np.ndarray], str, PrefixGuidance | None, np.ndarray | None]
+    ) -> np.ndarray:
         """Worker thread: model forward pass, then LeRobot units → radians in joint order (EE actions: by IK)."""
-        observation, task, seed = payload
+        observation, task, guidance, seed = payload
         if self.config.injected_latency:
             time.sleep(self.config.injected_latency)
-        return self.columns.to_ros(self.runtime.predict_chunk(observation, task or None), seed)
+        return self.columns.to_ros(self.runtime.predict_chunk(observation, task or None, guidance), seed)
 
     def _on_done(self, result: InferenceResult) -> None:
         """Worker thread: hand the result to the executor thread."""
@@ -290,6 +378,7 @@ class PolicyNode(Node):
     def _on_results(self) -> None:
         while self._results:
             result = self._results.popleft()
+            self._in_flight = False
             now = self._now_ns()
             request: InferenceRequest = result.request
             if result.error is not None:
@@ -380,6 +469,7 @@ class PolicyNode(Node):
             delay_steps=core.delay_steps,
             chunks_produced=core.chunks_produced,
             chunks_rejected=core.chunks_rejected,
+            chunk_merge=self._merge_description(),
             publish_overhead_p50_ms=f"{overhead:.2f}",
             **(self.ee_actions.counters.as_diagnostics() if self.ee_actions is not None else {}),
         )
