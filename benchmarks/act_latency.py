@@ -19,7 +19,7 @@ work a chunk takes, which load on the machine changes little.
 Each checks its actions against LeRobot's on that checkpoint first (max |Δ|, LeRobot units).
 
 Run by hand (not part of the tests):
-    source scripts/env.sh && python benchmarks/act_latency.py [--runs 20] [--height 480 --width 640]
+    source scripts/env.sh && python benchmarks/act_latency.py [--runs 20] [--height 480 --width 640] [--threads 1]
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ import json, sys, time
 import numpy as np
 import torch
 
-mode, package, checkpoint, reference, cache = sys.argv[1:6]
+mode, package, checkpoint, reference, cache, threads = sys.argv[1:7]
+if int(threads):
+    torch.set_num_threads(int(threads))
 data = np.load(reference)
 observation = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("input0/")}
 if mode == "lerobot":
@@ -95,7 +97,9 @@ def reference_env() -> dict[str, str]:
 class Worker:
     """A process that times one chunk each time it is asked."""
 
-    def __init__(self, label: str, python: Path | str, mode: str, out: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, label: str, python: Path | str, mode: str, out: Path, env: dict[str, str], *, threads: int
+    ) -> None:
         self.label = label
         self.process = subprocess.Popen(
             [
@@ -107,6 +111,7 @@ class Worker:
                 str(out / "checkpoint"),
                 str(out / "reference.npz"),
                 str(out / "cache"),
+                str(threads),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -144,6 +149,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="timed chunks per implementation")
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--threads", type=int, default=0, help="torch (and ONNX Runtime) threads; 0 = torch's default")
     args = parser.parse_args()
     if not REFERENCE_PYTHON.exists():
         sys.exit(f"LeRobot reference venv missing ({REFERENCE_PYTHON}): run scripts/setup.sh --with-reference")
@@ -165,10 +171,12 @@ def main() -> None:
         )
         out = Path(tmp) / "bench"
         workers = [
-            Worker("LeRobot ACT", REFERENCE_PYTHON, "lerobot", out, reference_env()),
-            Worker("native ACT, LeRobot's torch", REFERENCE_PYTHON, "native", out, reference_env()),
-            Worker("native ACT, suite's torch", sys.executable, "native", out, dict(os.environ)),
-            Worker("native ACT, accel=onnx", sys.executable, "onnx", out, dict(os.environ)),
+            Worker("LeRobot ACT", REFERENCE_PYTHON, "lerobot", out, reference_env(), threads=args.threads),
+            Worker(
+                "native ACT, LeRobot's torch", REFERENCE_PYTHON, "native", out, reference_env(), threads=args.threads
+            ),
+            Worker("native ACT, suite's torch", sys.executable, "native", out, dict(os.environ), threads=args.threads),
+            Worker("native ACT, accel=onnx", sys.executable, "onnx", out, dict(os.environ), threads=args.threads),
         ]
         for _ in range(args.runs):
             for worker in workers:
