@@ -1,4 +1,4 @@
-"""Per-chunk ACT latency on CPU: the suite's native runtime vs. LeRobot 0.4.4, same machine, one run.
+"""Per-chunk ACT latency on CPU: the suite's native runtimes vs. LeRobot 0.4.4, same machine, one run.
 
 LeRobot builds a random-weight ACT (default architecture: ResNet-18, dim 512, 4 encoder layers, chunk
 100) for two 480×640 cameras and a 6-joint SO-101 state and saves it with its own `save_pretrained`
@@ -9,13 +9,17 @@ observation (image conversion, preprocessing, model, postprocessing):
   (reference venv);
 * native in the reference venv: the suite's runtime on LeRobot's torch build (implementations compared
   alone);
-* native in the suite's venv: what users get.
+* native in the suite's venv: what users get (exact path, the default);
+* native fast path in the suite's venv: `accel="onnx"` (ONNX Runtime; exported to a temporary cache
+  first, so its start includes the export).
 
-The workers take turns chunk by chunk, so a load change on this shared machine hits all three alike.
-Each checks its actions against LeRobot's on that checkpoint first.
+The workers take turns chunk by chunk, so a load change on this shared machine hits all of them alike.
+Besides wall-clock latency each reports the CPU time of its process per chunk (all its threads): the
+work a chunk takes, which load on the machine changes little.
+Each checks its actions against LeRobot's on that checkpoint first (max |Δ|, LeRobot units).
 
 Run by hand (not part of the tests):
-    source scripts/env.sh && python benchmarks/act_latency.py [--runs 20] [--height 480 --width 640]
+    source scripts/env.sh && python benchmarks/act_latency.py [--runs 20] [--height 480 --width 640] [--threads 1]
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ import json, sys, time
 import numpy as np
 import torch
 
-mode, package, checkpoint, reference = sys.argv[1:5]
+mode, package, checkpoint, reference, cache, threads = sys.argv[1:7]
+if int(threads):
+    torch.set_num_threads(int(threads))
 data = np.load(reference)
 observation = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("input0/")}
 if mode == "lerobot":
@@ -64,7 +70,9 @@ else:
     sys.path.insert(0, package)
     from lerobot_ros_policy.runtimes import load_runtime
 
-    runtime = load_runtime(checkpoint)
+    runtime = load_runtime(checkpoint, accel="onnx" if mode == "onnx" else "none", accel_cache_dir=cache)
+    if runtime.accel != ("onnx" if mode == "onnx" else "none"):
+        sys.exit(f"accel unavailable: {runtime.accel_fallback}")
 
     def chunk():
         return runtime.predict_chunk(observation)
@@ -73,9 +81,9 @@ diff = float(np.abs(chunk() - data["chunks"][0]).max())
 chunk()
 print("READY", json.dumps({"diff": diff, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
 for _ in sys.stdin:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     chunk()
-    print(time.perf_counter() - start, flush=True)
+    print(time.perf_counter() - start, time.process_time() - cpu, flush=True)
 """
 
 
@@ -89,10 +97,22 @@ def reference_env() -> dict[str, str]:
 class Worker:
     """A process that times one chunk each time it is asked."""
 
-    def __init__(self, label: str, python: Path | str, mode: str, out: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, label: str, python: Path | str, mode: str, out: Path, env: dict[str, str], *, threads: int
+    ) -> None:
         self.label = label
         self.process = subprocess.Popen(
-            [str(python), "-c", WORKER, mode, str(PACKAGE), str(out / "checkpoint"), str(out / "reference.npz")],
+            [
+                str(python),
+                "-c",
+                WORKER,
+                mode,
+                str(PACKAGE),
+                str(out / "checkpoint"),
+                str(out / "reference.npz"),
+                str(out / "cache"),
+                str(threads),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -105,11 +125,14 @@ class Worker:
                 sys.exit(f"{label}: worker failed to start (see its error output above)")
         self.info = json.loads(line.removeprefix("READY "))
         self.durations: list[float] = []
+        self.cpu_times: list[float] = []
 
     def time_one(self) -> None:
         self.process.stdin.write("\n")
         self.process.stdin.flush()
-        self.durations.append(float(self.process.stdout.readline()))
+        wall, cpu = self.process.stdout.readline().split()
+        self.durations.append(float(wall))
+        self.cpu_times.append(float(cpu))
 
     def close(self) -> None:
         self.process.stdin.close()
@@ -126,6 +149,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="timed chunks per implementation")
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--threads", type=int, default=0, help="torch (and ONNX Runtime) threads; 0 = torch's default")
     args = parser.parse_args()
     if not REFERENCE_PYTHON.exists():
         sys.exit(f"LeRobot reference venv missing ({REFERENCE_PYTHON}): run scripts/setup.sh --with-reference")
@@ -147,9 +171,12 @@ def main() -> None:
         )
         out = Path(tmp) / "bench"
         workers = [
-            Worker("LeRobot ACT", REFERENCE_PYTHON, "lerobot", out, reference_env()),
-            Worker("native ACT, LeRobot's torch", REFERENCE_PYTHON, "native", out, reference_env()),
-            Worker("native ACT, suite's torch", sys.executable, "native", out, dict(os.environ)),
+            Worker("LeRobot ACT", REFERENCE_PYTHON, "lerobot", out, reference_env(), threads=args.threads),
+            Worker(
+                "native ACT, LeRobot's torch", REFERENCE_PYTHON, "native", out, reference_env(), threads=args.threads
+            ),
+            Worker("native ACT, suite's torch", sys.executable, "native", out, dict(os.environ), threads=args.threads),
+            Worker("native ACT, accel=onnx", sys.executable, "onnx", out, dict(os.environ), threads=args.threads),
         ]
         for _ in range(args.runs):
             for worker in workers:
@@ -158,14 +185,17 @@ def main() -> None:
             worker.close()
 
     lerobot = np.median(workers[0].durations)
+    lerobot_cpu = np.median(workers[0].cpu_times)
     print(f"{args.runs} chunks each, taking turns; CPU, 2 cameras {args.height}×{args.width}")
     for worker in workers:
         info = worker.info
+        wall, cpu = np.median(worker.durations), np.median(worker.cpu_times)
         print(
-            f"{worker.label:28s}: {summary(worker.durations)}   ratio {np.median(worker.durations) / lerobot:4.2f}×   "
-            f"(torch {info['torch']}, {info['threads']} threads, max |Δ| vs LeRobot {info['diff']:.1e})"
+            f"{worker.label:29s}: {summary(worker.durations)}   ratio {wall / lerobot:4.2f}×   "
+            f"CPU {cpu * 1e3:7.1f} ms ({cpu / lerobot_cpu:4.2f}×)   (torch {info['torch']}, {info['threads']} "
+            f"threads, max |Δ| vs LeRobot {info['diff']:.1e})"
         )
-    print("target: native ≤ 1.0× LeRobot")
+    print("targets: native ≤ 1.0× LeRobot (bit-identical); accel=onnx ≤ 0.5× LeRobot, max |Δ| ≤ 1e-4")
 
 
 if __name__ == "__main__":

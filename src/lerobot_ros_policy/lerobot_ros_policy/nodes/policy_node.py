@@ -73,6 +73,12 @@ class PolicyNodeConfig:
         choices=("native", "lerobot", "remote"),
     )
     remote_config: str = param("", "remote runtime: client YAML (server, endpoints, TLS, fallback); see docs")
+    runtime_accel: str = param(
+        "none",
+        "native ACT fast path: none = exact torch (bit-identical to LeRobot); onnx = ONNX Runtime on the CPU "
+        "(actions within 1e-4 of LeRobot's; falls back to none with a warning where it cannot run)",
+        choices=("none", "onnx"),
+    )
     hub_offline: bool = param(True, "resolve Hub repo ids from the local cache only")
     fps: float = param(0.0, "control rate of the actions, Hz; 0 = the contract's fps", min=0.0, max=1000.0)
     task: str = param("", "language instruction; empty = the contract's default task")
@@ -181,6 +187,9 @@ class PolicyNode(Node):
         from lerobot_ros_policy.runtimes import load_runtime
 
         self.contract = load_contract(config.contract)
+        accel = {"accel": config.runtime_accel} if config.runtime_accel != "none" else {}
+        if accel and config.runtime != "native":
+            raise ParameterError(f"parameter 'runtime_accel': '{config.runtime_accel}' needs runtime 'native'")
         if config.runtime == "remote":
             from lerobot_ros_policy.remote import RemoteRuntime
 
@@ -194,6 +203,11 @@ class PolicyNode(Node):
                 backend=config.runtime,
                 rename_map=parse_rename_map(config.rename_map),
                 local_files_only=config.hub_offline,
+                **accel,
+            )
+        if accel and self.runtime.accel_fallback:
+            self.get_logger().warning(
+                f"runtime_accel '{config.runtime_accel}' unavailable: {self.runtime.accel_fallback}"
             )
         self.columns = match_checkpoint(
             self.contract,
