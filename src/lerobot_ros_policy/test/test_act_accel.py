@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from lerobot_ros_policy.checkpoint import UnsupportedPolicyError
 from lerobot_ros_policy.runtimes import load_runtime
 from lerobot_ros_policy.runtimes.act import runtime as act_runtime
 
@@ -92,6 +93,12 @@ def test_act_accel_falls_back_when_deviation_exceeds_tolerance(
 def test_act_accel_rejects_unknown_accelerator(act_reference: ActReference) -> None:
     with pytest.raises(ValueError, match=r"ACT accel 'tensorrt' not supported \(supported: \['none', 'onnx'\]\)"):
         load_runtime(act_reference.checkpoint, accel="tensorrt")
+
+
+def test_runtime_options_another_runtime_does_not_take_are_refused(act_reference: ActReference) -> None:
+    # runtime_accel is ACT's; a SmolVLA checkpoint given it must be told so, not hit a TypeError.
+    with pytest.raises(UnsupportedPolicyError, match="the native 'act' runtime has no option 'vlm_path'"):
+        load_runtime(act_reference.checkpoint, vlm_path="/nowhere")
 
 
 @pytest.fixture(scope="module")

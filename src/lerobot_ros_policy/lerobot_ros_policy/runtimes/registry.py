@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -63,4 +64,10 @@ def load_runtime(
         else load_checkpoint(source, revision=revision, local_files_only=local_files_only)
     )
     cls = runtime_class(checkpoint.config.type, backend)
+    accepted = inspect.signature(cls.__init__).parameters
+    unknown = sorted(name for name in options if name not in accepted)
+    if unknown:
+        raise UnsupportedPolicyError(
+            f"the {backend} '{checkpoint.config.type}' runtime has no option {', '.join(map(repr, unknown))}"
+        )
     return cls.from_checkpoint(checkpoint, device, rename_map=rename_map, **options)
