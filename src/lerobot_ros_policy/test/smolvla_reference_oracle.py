@@ -11,7 +11,7 @@ Spec keys: backbone (dir with the stand-in's config/tokenizer files), backbone_o
 {...}, "vision_config": {...}, top-level keys}), cameras ({name: [h, w]}), state_dim, action_dim,
 policy (SmolVLAConfig keyword arguments), normalization_mapping, perturb (std of the noise added to
 every weight, so norms and biases are not at their init values), tasks (one per input), rtc
-({delay, execution_horizon, schedule, max_guidance_weight}), seed.
+({shift, delay, execution_horizon, schedule, max_guidance_weight}), seed, threads (torch CPU threads).
 """
 
 import json
@@ -54,6 +54,8 @@ def make_backbone(spec: dict, out: Path) -> Path:
 
 def build_variant(spec: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    if "threads" in spec:
+        torch.set_num_threads(spec["threads"])
     torch.manual_seed(spec.get("seed", 0))
     rng = np.random.default_rng(spec.get("seed", 0))
     backbone = make_backbone(spec, out)
@@ -65,7 +67,7 @@ def build_variant(spec: dict, out: Path) -> None:
     input_features["observation.state"] = PolicyFeature(type=FeatureType.STATE, shape=(spec["state_dim"],))
     output_features = {"action": PolicyFeature(type=FeatureType.ACTION, shape=(spec["action_dim"],))}
     kwargs = dict(spec.get("policy", {}))
-    if "resize_imgs_with_padding" in kwargs:
+    if kwargs.get("resize_imgs_with_padding") is not None:
         kwargs["resize_imgs_with_padding"] = tuple(kwargs["resize_imgs_with_padding"])
     if "normalization_mapping" in spec:
         kwargs["normalization_mapping"] = {k: NormalizationMode(v) for k, v in spec["normalization_mapping"].items()}

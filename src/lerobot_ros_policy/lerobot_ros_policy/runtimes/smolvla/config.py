@@ -83,6 +83,13 @@ class SmolVLAArchitecture:
             return True
         return self.self_attn_every_n_layers > 0 and layer % self.self_attn_every_n_layers == 0
 
+    def expert_projects_vlm_kv(self, expert_layer: int) -> bool:
+        """Whether this expert layer's key/value projections take the VLM's keys and values (LeRobot
+        reshapes them by the expert layer's own index)."""
+        return self.cross_attention and not (
+            self.self_attn_every_n_layers > 0 and expert_layer % self.self_attn_every_n_layers == 0
+        )
+
     def expert_layer_index(self, layer: int) -> int | None:
         """The expert layer paired with VLM layer `layer` (None: the expert skips it)."""
         every = self.text.num_layers // self.expert.num_layers
@@ -196,13 +203,23 @@ class SmolVLAArchitecture:
             raise CheckpointFormatError(f"{where}: SmolVLA needs at least one camera input feature")
         if self.num_steps < 1:
             raise CheckpointFormatError(f"{where}: num_steps must be ≥ 1, got {self.num_steps}")
+        layout = (
+            f"(num_vlm_layers {self.text.num_layers}, num_expert_layers {self.expert.num_layers}, "
+            f"self_attn_every_n_layers {self.self_attn_every_n_layers}): LeRobot cannot sample from it either"
+        )
         for layer in range(self.text.num_layers):
-            # LeRobot 0.4.4 cannot denoise through a self-attention layer without an expert layer.
-            if self.is_self_attention_layer(layer) and self.expert_layer_index(layer) is None:
+            expert = self.expert_layer_index(layer)
+            if not self.is_self_attention_layer(layer):
+                continue
+            # LeRobot 0.4.4 cannot denoise through a self-attention layer without a fitting expert layer.
+            if expert is None:
                 raise UnsupportedPolicyError(
-                    f"{where}: VLM layer {layer} is a self-attention layer without an expert layer "
-                    f"(num_vlm_layers {self.text.num_layers}, num_expert_layers {self.expert.num_layers}, "
-                    f"self_attn_every_n_layers {self.self_attn_every_n_layers}): LeRobot cannot sample from it"
+                    f"{where}: VLM layer {layer} is a self-attention layer without an expert layer {layout}"
+                )
+            if self.expert_projects_vlm_kv(expert) and self.vlm_kv_width != self.expert.hidden_size:
+                raise UnsupportedPolicyError(
+                    f"{where}: VLM layer {layer} is a self-attention layer but its expert layer {expert} has "
+                    f"cross-attention projections {layout}"
                 )
         if self.text.num_heads % self.text.num_kv_heads:
             raise CheckpointFormatError(

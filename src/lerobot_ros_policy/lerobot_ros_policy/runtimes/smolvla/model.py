@@ -238,7 +238,7 @@ class ExpertModel(nn.Module):
         super().__init__()
         arch = smolvla.expert
         self.layers = nn.ModuleList(
-            DecoderLayer(arch, None if smolvla.is_self_attention_layer(index) else smolvla.vlm_kv_width)
+            DecoderLayer(arch, smolvla.vlm_kv_width if smolvla.expert_projects_vlm_kv(index) else None)
             for index in range(arch.num_layers)
         )
         self.norm = RMSNorm(arch.hidden_size, arch.rms_norm_eps)

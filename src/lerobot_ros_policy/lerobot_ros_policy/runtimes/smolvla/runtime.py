@@ -62,10 +62,11 @@ def _load_vlm_parts(source: str, tokenizer_source: str) -> tuple[Any, Any]:
         vlm_config = AutoConfig.from_pretrained(source, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, local_files_only=True)
     except (OSError, ValueError) as err:
+        reason = " ".join(str(err).split())
         raise CheckpointNotFoundError(
             f"SmolVLA backbone '{source}' / tokenizer '{tokenizer_source}': config or tokenizer not found locally "
-            f"({err}). Pass vlm_path= a folder holding the SmolVLM config.json and tokenizer files, or fetch them once "
-            f"with `hf download {source} --include '*.json' '*.txt'`"
+            f"({reason}). Pass vlm_path= a folder holding the SmolVLM config.json and tokenizer files, or fetch "
+            f"them once with `hf download {source} --include '*.json' '*.txt'`"
         ) from err
     for part in ("text_config", "vision_config", "scale_factor"):
         if not hasattr(vlm_config, part):
@@ -197,7 +198,12 @@ class SmolVLARuntime(PolicyRuntime):
         if noise is None:
             noise = torch.normal(mean=0.0, std=1.0, size=shape, dtype=torch.float32, device=self._device)
         else:
-            noise = torch.as_tensor(noise, dtype=torch.float32).to(self._device).reshape(shape)
+            noise = torch.as_tensor(noise, dtype=torch.float32)
+            if tuple(noise.shape) not in (shape, shape[1:]):
+                raise ValueError(
+                    f"noise of shape {list(noise.shape)}: expected (chunk_size, max_action_dim) = {shape[1:]}"
+                )
+            noise = noise.to(self._device).reshape(shape)
         guide = None
         if guidance is not None:
             guide = guide_from_guidance(
