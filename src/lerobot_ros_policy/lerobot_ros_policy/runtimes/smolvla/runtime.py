@@ -53,7 +53,7 @@ def pad_last_dim(vector: torch.Tensor, size: int) -> torch.Tensor:
     return padded
 
 
-def _load_vlm_parts(source: str, tokenizer_source: str) -> tuple[Any, Any]:
+def load_backbone_parts(source: str, tokenizer_source: str) -> tuple[Any, Any]:
     """The backbone's transformers config and the tokenizer, from local folders or the Hub cache
     (never downloaded here)."""
     from transformers import AutoConfig, AutoTokenizer
@@ -109,7 +109,7 @@ class SmolVLARuntime(PolicyRuntime):
         self.add_newline = checkpoint.preprocessor.find(NEWLINE_STEP) is not None
         vlm_source = str(vlm_path or config.raw.get("vlm_model_name") or DEFAULT_VLM)
         tokenizer_source = str(vlm_path or self.tokenizer_options.get("tokenizer_name") or vlm_source)
-        vlm_config, self.tokenizer = _load_vlm_parts(vlm_source, tokenizer_source)
+        vlm_config, self.tokenizer = load_backbone_parts(vlm_source, tokenizer_source)
         self.architecture = SmolVLAArchitecture.from_configs(config, vlm_config, where)
         self.preprocessor = Preprocessor(
             checkpoint.preprocessor,
