@@ -156,6 +156,8 @@ print(json.dumps({"type": type(policy).__name__, "chunk_size": policy.config.chu
 """
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_random_smolvla_matches_lerobot_format_and_actions(
     checkpoint: Path, dataset: Path, toy_backbone: Path, tmp_path: Path, run_reference
 ) -> None:
