@@ -147,6 +147,9 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--no-reference-native", action="store_true", help="skip the native worker on LeRobot's torch")
+    parser.add_argument(
+        "--out", type=Path, help="keep LeRobot's checkpoint and outputs here; reused when present (saves the build)"
+    )
     args = parser.parse_args()
     if not REFERENCE_PYTHON.exists():
         sys.exit(f"LeRobot reference venv missing ({REFERENCE_PYTHON}): run scripts/setup.sh --with-reference")
@@ -161,14 +164,18 @@ def main() -> None:
         "rtc": RTC,
     }
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"LeRobot 0.4.4 builds a default-size SmolVLA for 2 cameras {args.height}×{args.width}, state 6 ...")
-        subprocess.run(
-            [str(REFERENCE_PYTHON), str(ORACLE), json.dumps({"bench": spec}), tmp],
-            env=reference_env(),
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        out = Path(tmp) / "bench"
+        root = args.out or Path(tmp)
+        out = root / "bench"
+        if (out / "reference.npz").is_file():
+            print(f"reusing LeRobot's SmolVLA checkpoint and outputs in {out}")
+        else:
+            print(f"LeRobot 0.4.4 builds a default-size SmolVLA for 2 cameras {args.height}×{args.width}, state 6 ...")
+            subprocess.run(
+                [str(REFERENCE_PYTHON), str(ORACLE), json.dumps({"bench": spec}), str(root)],
+                env=reference_env(),
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         workers = [Worker("LeRobot SmolVLA", REFERENCE_PYTHON, "lerobot", out, reference_env())]
         if not args.no_reference_native:
             workers.append(Worker("native, LeRobot's torch", REFERENCE_PYTHON, "native", out, reference_env()))
