@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -77,16 +77,18 @@ class PolicyRuntime(ABC):
         device: str = "cpu",
         *,
         rename_map: Mapping[str, str] | None = None,
+        **options: Any,
     ) -> PolicyRuntime:
         """Load a checkpoint (a `PolicyCheckpoint`, a directory, or a Hub repo id in the local cache).
 
         `rename_map` maps observation keys the caller supplies to the checkpoint's feature names, on
         top of the rename map saved in the checkpoint's preprocessor (LeRobot's `rename_map`).
+        `options`: runtime-specific keyword arguments (e.g. SmolVLA's `vlm_path`, `dtype`).
         Raises `CheckpointError` subclasses with a precise message when the checkpoint cannot run.
         """
         if not isinstance(checkpoint, PolicyCheckpoint):
             checkpoint = load_checkpoint(checkpoint)
-        return cls(checkpoint, device, rename_map=rename_map)
+        return cls(checkpoint, device, rename_map=rename_map, **options)
 
     @property
     def config(self) -> PolicyConfig:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from lerobot_ros_policy.checkpoint import PolicyCheckpoint, UnsupportedPolicyError, load_checkpoint
 from lerobot_ros_policy.runtimes.base import PolicyRuntime
@@ -53,13 +53,14 @@ def load_runtime(
     rename_map: Mapping[str, str] | None = None,
     revision: str | None = None,
     local_files_only: bool = True,
+    **options: Any,
 ) -> PolicyRuntime:
     """Load a checkpoint (directory, `pretrained_model/` parent or cached Hub repo id) into the runtime
-    `backend` offers for its policy type."""
+    `backend` offers for its policy type; `options` go to that runtime's constructor."""
     checkpoint = (
         source
         if isinstance(source, PolicyCheckpoint)
         else load_checkpoint(source, revision=revision, local_files_only=local_files_only)
     )
     cls = runtime_class(checkpoint.config.type, backend)
-    return cls.from_checkpoint(checkpoint, device, rename_map=rename_map)
+    return cls.from_checkpoint(checkpoint, device, rename_map=rename_map, **options)
