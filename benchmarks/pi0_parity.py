@@ -26,12 +26,14 @@ Then, from the suite's venv:
 The config: LeRobot's default variants at their real widths (PaliGemma `gemma_2b`, expert
 `gemma_300m`, SigLIP so400m, the full 257k vocabulary) but only `DEPTH` Gemma and SigLIP layers, one
 240×320 camera (resized with padding to 224), chunk 50, 10 denoising steps, fp32 on CPU. LeRobot
-refuses a `gemma_300m` PaliGemma at inference (its 2048-wide image projection meets a 1024-wide
-language model), and the full-depth default needs ≈ 15 GB per process, more than this machine can
+accepts a `gemma_300m` PaliGemma in its config but cannot run it (its 2048-wide image projection
+meets a 1024-wide language model: a size mismatch in the first chunk), and the full-depth default needs ≈ 15 GB per process, more than this machine can
 spare; every layer runs the same code, so depth is what is cut. The reference builds LeRobot's model
 with `get_gemma_config` and PaliGemma's vision config reduced to `DEPTH` layers; its saved config
 names the variants `gemma_2b_depth{DEPTH}` / `gemma_300m_depth{DEPTH}`, which the native side
-registers with the same sizes (`register_variant`). Peak memory ≈ 6 GB per process. The tokenizer is the suite's
+registers with the same sizes (`register_variant`). Peak memory: ≈ 9 GB in the reference process
+(LeRobot builds and randomly initialises the whole model, embeddings of 257k tokens included), ≈ 2 GB
+in the native one (built on the meta device, weights assigned from the file). The tokenizer is the suite's
 character-level stand-in (`test/data/paligemma_standin`), installed under PaliGemma's name for
 LeRobot's pipeline and passed as `tokenizer_path` to the native runtime.
 """
