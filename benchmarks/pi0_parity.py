@@ -25,10 +25,11 @@ Then, from the suite's venv:
 
 The config: LeRobot's default variants at their real widths (PaliGemma `gemma_2b`, expert
 `gemma_300m`, SigLIP so400m, the full 257k vocabulary) but only `DEPTH` Gemma and SigLIP layers, one
-240×320 camera (resized with padding to 224), chunk 50, 10 denoising steps, fp32 on CPU. LeRobot
-accepts a `gemma_300m` PaliGemma in its config but cannot run it (its 2048-wide image projection
-meets a 1024-wide language model: a size mismatch in the first chunk), and the full-depth default needs ≈ 15 GB per process, more than this machine can
-spare; every layer runs the same code, so depth is what is cut. The reference builds LeRobot's model
+240×320 camera (resized with padding to 224), chunk 50, 10 denoising steps, on CPU in float32
+(`--dtype bfloat16`: LeRobot's GPU precision). LeRobot accepts a `gemma_300m` PaliGemma in its
+config but cannot run it (its 2048-wide image projection meets a 1024-wide language model: a size
+mismatch in the first chunk), and the full-depth default needs ≈ 15 GB per process, more than this
+machine can spare; every layer runs the same code, so depth is what is cut. The reference builds LeRobot's model
 with `get_gemma_config` and PaliGemma's vision config reduced to `DEPTH` layers; its saved config
 names the variants `gemma_2b_depth{DEPTH}` / `gemma_300m_depth{DEPTH}`, which the native side
 registers with the same sizes (`register_variant`). Peak memory: ≈ 9 GB in the reference process
@@ -57,6 +58,7 @@ REFERENCE_PYTHON = REPO / ".venv-lerobot/bin/python"
 PALIGEMMA_TOKENIZER = "google/paligemma-3b-pt-224"
 
 DEPTH = 2
+DTYPES = ("float32", "bfloat16")
 SPEC = {
     "camera": [240, 320],
     "state_dim": 6,
@@ -292,7 +294,7 @@ def register_reduced_variants() -> None:
         )
 
 
-def reference(work: Path) -> None:
+def reference(work: Path, dtype: str) -> None:
     """Inside the LeRobot venv with the patched transformers: build, save and run LeRobot's Pi0."""
     import torch
     from lerobot.configs.types import FeatureType, PolicyFeature, RTCAttentionSchedule
@@ -326,7 +328,7 @@ def reference(work: Path) -> None:
         n_action_steps=spec["chunk_size"],
         num_inference_steps=spec["num_inference_steps"],
         device="cpu",
-        dtype="float32",
+        dtype=dtype,
     )
     policy = PI0Policy(config)
     with torch.no_grad():  # move norms and biases off their init values
@@ -390,7 +392,7 @@ def reference(work: Path) -> None:
     )
 
 
-def native(work: Path) -> dict[str, float]:
+def native(work: Path, dtype: str) -> dict[str, float]:
     import torch
 
     from lerobot_ros_policy.runtimes import PrefixGuidance, load_runtime
@@ -399,7 +401,7 @@ def native(work: Path) -> dict[str, float]:
     spec = SPEC
     inputs = make_inputs(spec)
     ref = np.load(work / "reference.npz")
-    runtime = load_runtime(work / "checkpoint", "cpu", tokenizer_path=STANDIN_TOKENIZER)
+    runtime = load_runtime(work / "checkpoint", "cpu", tokenizer_path=STANDIN_TOKENIZER, dtype=dtype)
     observation = {key: inputs[key] for key in ("observation.images.front", "observation.state")}
     latencies = []
     plain = None
@@ -441,9 +443,13 @@ def main() -> None:
     keys.add_argument("target", type=Path, nargs="?", default=KEYS_FILE)
     ref = sub.add_parser("reference", help="(internal) the LeRobot side, in the reference venv")
     ref.add_argument("work", type=Path)
+    ref.add_argument("dtype", choices=DTYPES)
     run = sub.add_parser("run", help="reference then native; print the figures")
     run.add_argument("--work", type=Path, default=Path("/tmp/pi0_parity"))
     run.add_argument("--transformers", type=Path, default=Path("/work/pi0-transformers"))
+    run.add_argument(
+        "--dtype", choices=DTYPES, default="float32", help="LeRobot's `dtype` (bfloat16: its GPU precision, on CPU)"
+    )
     run.add_argument("--keep-reference", action="store_true", help="reuse an existing reference run in --work")
     args = parser.parse_args()
     if args.command == "build-transformers":
@@ -451,14 +457,16 @@ def main() -> None:
     elif args.command == "keys":
         write_keys(args.target)
     elif args.command == "reference":
-        reference(args.work)
+        reference(args.work, args.dtype)
     else:
         args.work.mkdir(parents=True, exist_ok=True)
         if not (args.keep_reference and (args.work / "reference.npz").is_file()):
             env = {**os.environ, "PYTHONPATH": str(args.transformers), "OMP_NUM_THREADS": "2"}
-            subprocess.run([str(REFERENCE_PYTHON), __file__, "reference", str(args.work)], check=True, env=env)
-        figures = native(args.work)
-        print(json.dumps({"spec": SPEC, **figures}, indent=2))
+            subprocess.run(
+                [str(REFERENCE_PYTHON), __file__, "reference", str(args.work), args.dtype], check=True, env=env
+            )
+        figures = native(args.work, args.dtype)
+        print(json.dumps({"spec": SPEC, "dtype": args.dtype, **figures}, indent=2))
 
 
 if __name__ == "__main__":
