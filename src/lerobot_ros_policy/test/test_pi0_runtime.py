@@ -182,6 +182,9 @@ def test_bfloat16_backbone_runs_close_to_float32(runtime: Pi0Runtime, checkpoint
     vlm = bf16.model.paligemma_with_expert.paligemma.model
     assert vlm.language_model.layers[0].self_attn.q_proj.weight.dtype == torch.bfloat16
     assert vlm.language_model.layers[0].input_layernorm.weight.dtype == torch.float32
+    saved = load_file(str(checkpoint / "model.safetensors"))
+    norm = "model.paligemma_with_expert.paligemma.model.language_model.layers.0.input_layernorm.weight"
+    assert torch.equal(vlm.language_model.layers[0].input_layernorm.weight, saved[norm])  # not rounded to bf16
     assert vlm.vision_tower.vision_model.embeddings.patch_embedding.weight.dtype == torch.float32
     assert bf16.model.action_out_proj.weight.dtype == torch.float32
     observation = support.tiny_observation()

@@ -231,10 +231,12 @@ class GemmaModel(nn.Module):
         self.norm = GemmaRMSNorm(size.width, size.rms_norm_eps)
 
     def rotary(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """`GemmaRotaryEmbedding`: cos and sin `(B, L, head_dim)` for integer `positions (B, L)`."""
+        """`GemmaRotaryEmbedding`: cos and sin `(B, L, head_dim)` for integer `positions (B, L)`. Its
+        inverse frequencies are a buffer computed on the CPU, which LeRobot's cast of the backbone to
+        bfloat16 rounds too: so do they here when the layers are bfloat16."""
         dim = self.size.head_dim
-        exponents = torch.arange(0, dim, 2, dtype=torch.int64, device=positions.device).float() / dim
-        inv_freq = 1.0 / (self.size.rope_theta**exponents)
+        exponents = torch.arange(0, dim, 2, dtype=torch.int64).float() / dim
+        inv_freq = (1.0 / (self.size.rope_theta**exponents)).to(self.dtype).float().to(positions.device)
         inv_freq = inv_freq[None, :, None].expand(positions.shape[0], -1, 1)
         freqs = (inv_freq @ positions[:, None, :].float()).transpose(1, 2)
         emb = torch.cat((freqs, freqs), dim=-1)
@@ -279,11 +281,11 @@ class PaliGemmaWithExpert(nn.Module):
         self.gemma_expert = GemmaExpert(arch.expert)
 
     def to_bfloat16(self) -> None:
-        """LeRobot's bfloat16 precision: everything bfloat16 but the patch/position embeddings and norms."""
-        self.to(torch.bfloat16)
+        """LeRobot's bfloat16 precision: everything bfloat16 but the patch/position embeddings and norms,
+        which keep the checkpoint's values (never rounded through bfloat16)."""
         for name, param in self.named_parameters():
-            if any(selector in name for selector in FLOAT32_PARAMETERS):
-                param.data = param.data.to(torch.float32)
+            keep = any(selector in name for selector in FLOAT32_PARAMETERS)
+            param.data = param.data.to(torch.float32 if keep else torch.bfloat16)
 
 
 def sinusoidal_embedding(time: torch.Tensor, dimension: int, min_period: float, max_period: float) -> torch.Tensor:

@@ -145,7 +145,9 @@ class Pi0Runtime(PolicyRuntime):
             assign=True,
         )
         self.dtype = ("bfloat16" if self._device.type == "cuda" else "float32") if dtype == "auto" else dtype
-        self.model.to(self._device).eval().requires_grad_(False)
+        # float32 throughout, whatever the file's dtype (LeRobot copies a bfloat16 file into float32
+        # parameters); then LeRobot's bfloat16 backbone where asked for.
+        self.model.to(self._device, torch.float32).eval().requires_grad_(False)
         if self.dtype == "bfloat16":
             self.model.paligemma_with_expert.to_bfloat16()
 
