@@ -194,6 +194,21 @@ def test_bfloat16_backbone_runs_close_to_float32(runtime: Pi0Runtime, checkpoint
     assert np.abs(reduced - exact).max() < 0.05 * np.abs(exact).max()
 
 
+def test_weights_do_not_follow_a_rewritten_file(checkpoint: Path, tmp_path: Path) -> None:
+    """The parameters are copies, not views of the file's memory map: rewriting the checkpoint in
+    place (a new training save) leaves a running runtime unchanged."""
+    root = copy_checkpoint(checkpoint, tmp_path / "rewritten")
+    loaded = load_runtime(root, tokenizer_path=support.STANDIN_TOKENIZER)
+    before = loaded.model.state_proj.weight.clone()
+    state = load_file(str(root / "model.safetensors"))
+    state = {k: v + 1 for k, v in state.items()}
+    data = tmp_path / "other.safetensors"
+    save_file(state, str(data))
+    with (root / "model.safetensors").open("r+b") as file:
+        file.write(data.read_bytes())
+    assert torch.equal(loaded.model.state_proj.weight, before)
+
+
 # ---------------------------------------------------------------- loading errors
 
 

@@ -72,13 +72,14 @@ def load_tokenizer(source: str) -> Any:
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
     """`model.safetensors` as the native model names it: the unused heads never read into memory, the
-    token embedding from the tied head when the file names it only so."""
+    token embedding from the tied head when the file names it only so. Each tensor is copied out of
+    the file's memory map (one at a time): the parameters must not change if the file is rewritten."""
     try:
         with safe_open(str(path), framework="pt") as weights:
             names = set(weights.keys())
             if EMBED_TOKENS in names or TIED_EMBED_TOKENS not in names:
                 names.discard(TIED_EMBED_TOKENS)
-            state = {key: weights.get_tensor(key) for key in sorted(names - set(UNUSED_WEIGHTS))}
+            state = {key: weights.get_tensor(key).clone() for key in sorted(names - set(UNUSED_WEIGHTS))}
     except (SafetensorError, OSError) as err:
         raise CheckpointFormatError(f"{path}: unreadable safetensors file: {err}") from err
     if TIED_EMBED_TOKENS in state:
