@@ -33,10 +33,11 @@ machine can spare; every layer runs the same code, so depth is what is cut. The 
 with `get_gemma_config` and PaliGemma's vision config reduced to `DEPTH` layers; its saved config
 names the variants `gemma_2b_depth{DEPTH}` / `gemma_300m_depth{DEPTH}`, which the native side
 registers with the same sizes (`register_variant`). Peak memory: ≈ 9 GB in the reference process
-(LeRobot builds and randomly initialises the whole model, embeddings of 257k tokens included), one copy
-of the weights (≈ 4.3 GB) in the native one (built on the meta device, weights copied in from the file). The tokenizer is the suite's
-character-level stand-in (`test/data/paligemma_standin`), installed under PaliGemma's name for
-LeRobot's pipeline and passed as `tokenizer_path` to the native runtime.
+(LeRobot builds and randomly initialises the whole model, embeddings of 257k tokens included), one
+copy of the weights (≈ 4.3 GB) in the native one (built on the meta device, weights copied in from
+the file). The tokenizer is the suite's character-level stand-in (`test/data/paligemma_standin`),
+installed under PaliGemma's name for LeRobot's pipeline and passed as `tokenizer_path` to the native
+runtime.
 """
 
 from __future__ import annotations
