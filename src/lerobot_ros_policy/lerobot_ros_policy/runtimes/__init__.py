@@ -1,6 +1,6 @@
 """Policy runtimes: one interface (`PolicyRuntime`), native torch implementations, a LeRobot adapter."""
 
-from lerobot_ros_policy.runtimes import act, lerobot_adapter, smolvla  # noqa: F401  (registers the runtimes)
+from lerobot_ros_policy.runtimes import act, lerobot_adapter, pi0, smolvla  # noqa: F401  (registers the runtimes)
 from lerobot_ros_policy.runtimes.base import Observation, PolicyRuntime, PrefixGuidance
 from lerobot_ros_policy.runtimes.registry import (
     LEROBOT,

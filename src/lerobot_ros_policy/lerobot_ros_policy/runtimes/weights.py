@@ -19,9 +19,12 @@ def load_strict(
     what: str,
     prefix: str = "model.",
     unused: Collection[str] = (),
+    assign: bool = False,
 ) -> None:
     """Load `prefix`-ed weights into `module`, refusing with every missing, unexpected or misshaped
-    key. `unused`: keys (without prefix) the checkpoint carries but inference never reads (skipped)."""
+    key. `unused`: keys (without prefix) the checkpoint carries but inference never reads (skipped).
+    `assign`: the checkpoint's tensors become the parameters (for a module built on the meta device,
+    so the weights are in memory once)."""
     expected = module.state_dict()
     provided = {k.removeprefix(prefix): v for k, v in state_dict.items() if k.startswith(prefix)}
     provided = {k: v for k, v in provided.items() if k not in unused}
@@ -43,4 +46,4 @@ def load_strict(
         problems.append(f"unexpected {len(extra)} keys, e.g. {extra[:8]}")
     if problems:
         raise CheckpointFormatError(f"{source}: weights do not fit the {what}: {' | '.join(problems)}")
-    module.load_state_dict(provided, strict=True)
+    module.load_state_dict(provided, strict=True, assign=assign)
