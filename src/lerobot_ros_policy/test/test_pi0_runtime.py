@@ -227,7 +227,7 @@ def test_misshaped_weight_is_named(checkpoint: Path, tmp_path: Path) -> None:
     state["model.state_proj.weight"] = torch.zeros(24, 16)
     save_file(state, str(root / "model.safetensors"))
     with pytest.raises(
-        CheckpointFormatError, match=r"model\.state_proj\.weight: checkpoint \[24, 16\], config implies \[24, 32\]"
+        CheckpointFormatError, match=r"model\.state_proj\.weight: checkpoint \[24, 16\], config.json implies \[24, 32\]"
     ):
         load_runtime(root, tokenizer_path=support.STANDIN_TOKENIZER)
 

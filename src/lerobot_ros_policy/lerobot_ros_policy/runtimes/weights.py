@@ -32,7 +32,7 @@ def load_strict(
     missing = sorted(set(expected) - set(provided))
     unexpected = sorted(set(provided) - set(expected))
     misshaped = [
-        f"{prefix}{k}: checkpoint {list(provided[k].shape)}, config implies {list(expected[k].shape)}"
+        f"{prefix}{k}: checkpoint {list(provided[k].shape)}, config.json implies {list(expected[k].shape)}"
         for k in expected
         if k in provided and provided[k].shape != expected[k].shape
     ]

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from lerobot_ros_policy.checkpoint import (
-    CheckpointFormatError,
     PolicyCheckpoint,
     Postprocessor,
     Preprocessor,
@@ -25,40 +24,13 @@ from lerobot_ros_policy.runtimes.act.accel import (
 from lerobot_ros_policy.runtimes.act.model import ACTArchitecture, ACTModel
 from lerobot_ros_policy.runtimes.base import Observation, PolicyRuntime, PrefixGuidance
 from lerobot_ros_policy.runtimes.registry import NATIVE, register_runtime
+from lerobot_ros_policy.runtimes.weights import load_strict
 
-STATE_DICT_PREFIX = "model."
 ACCEL_TOLERANCE = 1e-4
 """Largest action deviation from the exact path (LeRobot units) the fast path may show at load time."""
 ACCEL_CHECK_SEED = 0
 
 logger = logging.getLogger(__name__)
-
-
-def load_weights(model: ACTModel, state_dict: Mapping[str, torch.Tensor], source: Path) -> None:
-    """Load LeRobot's `model.*` weights strictly, reporting every missing, unexpected or misshaped key."""
-    expected = model.state_dict()
-    provided = {k.removeprefix(STATE_DICT_PREFIX): v for k, v in state_dict.items() if k.startswith(STATE_DICT_PREFIX)}
-    foreign = sorted(k for k in state_dict if not k.startswith(STATE_DICT_PREFIX))
-    missing = sorted(set(expected) - set(provided))
-    unexpected = sorted(set(provided) - set(expected))
-    misshaped = [
-        f"{STATE_DICT_PREFIX}{k}: checkpoint {list(provided[k].shape)}, config.json implies {list(expected[k].shape)}"
-        for k in expected
-        if k in provided and provided[k].shape != expected[k].shape
-    ]
-    problems = []
-    if misshaped:
-        problems.append(f"shape mismatches: {'; '.join(misshaped[:8])}")
-    if missing:
-        problems.append(f"missing {len(missing)} keys, e.g. {[STATE_DICT_PREFIX + k for k in missing[:8]]}")
-    if unexpected or foreign:
-        extra = [STATE_DICT_PREFIX + k for k in unexpected] + foreign
-        problems.append(f"unexpected {len(extra)} keys, e.g. {extra[:8]}")
-    if problems:
-        raise CheckpointFormatError(
-            f"{source}: weights do not fit the ACT described by config.json: {' | '.join(problems)}"
-        )
-    model.load_state_dict(provided, strict=True)
 
 
 @register_runtime
@@ -100,7 +72,9 @@ class ACTRuntime(PolicyRuntime):
         )
         self.postprocessor = Postprocessor(checkpoint.postprocessor)
         self.model = ACTModel(config, ACTArchitecture.from_config(config))
-        load_weights(self.model, checkpoint.load_state_dict(), checkpoint.weights_path)
+        load_strict(
+            self.model, checkpoint.load_state_dict(), checkpoint.weights_path, what="ACT described by config.json"
+        )
         self.model.to(self._device).eval().requires_grad_(False)
         self._forward = self.model
         self.accel = "none"
