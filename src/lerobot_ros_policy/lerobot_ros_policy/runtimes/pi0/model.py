@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from lerobot_ros_policy.runtimes.flow_matching.tokens import block_causal_mask, sinusoidal_embedding
 from lerobot_ros_policy.runtimes.pi0.config import GemmaSize, Pi0Architecture, SiglipSize
 
 # LeRobot's (openpi's) additive mask value for masked attention scores.
@@ -286,21 +287,6 @@ class PaliGemmaWithExpert(nn.Module):
         for name, param in self.named_parameters():
             keep = any(selector in name for selector in FLOAT32_PARAMETERS)
             param.data = param.data.to(torch.float32 if keep else torch.bfloat16)
-
-
-def sinusoidal_embedding(time: torch.Tensor, dimension: int, min_period: float, max_period: float) -> torch.Tensor:
-    """Sine-cosine embedding of scalar times `(B,)` → `(B, dimension)`, float64 as LeRobot computes it."""
-    dtype = torch.float32 if time.device.type == "mps" else torch.float64
-    fraction = torch.linspace(0.0, 1.0, dimension // 2, dtype=dtype, device=time.device)
-    period = min_period * (max_period / min_period) ** fraction
-    angle = (1.0 / period * 2 * math.pi)[None, :] * time[:, None]
-    return torch.cat([torch.sin(angle), torch.cos(angle)], dim=1)
-
-
-def block_causal_mask(pad_masks: torch.Tensor, att_masks: torch.Tensor) -> torch.Tensor:
-    """big_vision's mask: token i sees token j when j is valid and cumsum(att)[j] ≤ cumsum(att)[i]."""
-    cumsum = torch.cumsum(att_masks, dim=1)
-    return (cumsum[:, None, :] <= cumsum[:, :, None]) & (pad_masks[:, None, :] * pad_masks[:, :, None])
 
 
 def additive_mask(mask: torch.Tensor) -> torch.Tensor:

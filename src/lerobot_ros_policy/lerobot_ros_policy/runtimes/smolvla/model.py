@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from lerobot_ros_policy.runtimes.flow_matching.tokens import block_causal_mask, sinusoidal_embedding
 from lerobot_ros_policy.runtimes.smolvla.config import SmolVLAArchitecture, TextArchitecture, VisionArchitecture
 
 _ACTIVATIONS = {
@@ -278,12 +279,6 @@ def eager_attention(
     return out.reshape(batch, -1, num_heads * head_dim)
 
 
-def block_causal_mask(pad_masks: torch.Tensor, att_masks: torch.Tensor) -> torch.Tensor:
-    """big_vision's mask: token i sees token j when j is valid and cumsum(att)[j] ≤ cumsum(att)[i]."""
-    cumsum = torch.cumsum(att_masks, dim=1)
-    return (cumsum[:, None, :] <= cumsum[:, :, None]) & (pad_masks[:, None, :] * pad_masks[:, :, None])
-
-
 class SmolVLMBackbone(nn.Module):
     """`vlm.model.{vision_model, connector, text_model}` (the VLM's `lm_head` is unused and not built)."""
 
@@ -359,15 +354,6 @@ class VLMWithExpert(nn.Module):
                 attended = self._attend(mask[:, -chunk:, : key.shape[1]], query, key, value)
             hidden = layer.finish(attended, hidden)
         return self.lm_expert.norm(hidden)
-
-
-def sinusoidal_embedding(time: torch.Tensor, dimension: int, min_period: float, max_period: float) -> torch.Tensor:
-    """Sine-cosine embedding of scalar times `(B,)` → `(B, dimension)`, in float64 as LeRobot computes it."""
-    dtype = torch.float32 if time.device.type == "mps" else torch.float64
-    fraction = torch.linspace(0.0, 1.0, dimension // 2, dtype=dtype, device=time.device)
-    period = min_period * (max_period / min_period) ** fraction
-    angle = (1.0 / period * 2 * math.pi)[None, :] * time[:, None]
-    return torch.cat([torch.sin(angle), torch.cos(angle)], dim=1)
 
 
 class SmolVLAFlowModel(nn.Module):
