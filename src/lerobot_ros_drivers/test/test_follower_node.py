@@ -315,7 +315,9 @@ def test_joint_commands_stream_and_watchdog_hold(tmp_path, ros_graph, ros_probe)
 def test_unplug_mid_motion_holds_reports_error_and_reconnects(arm, ros_probe):
     _, states = arm
     client = TrajectoryActionClient(ros_probe)
-    handle = client.send(trajectory_msg([(3.0, [1.0, 0, 0, 0, 0, 0])]))
+    # A slow motion, so the unplug lands mid-motion however late the probe sees it start (a 3 s
+    # motion was once over before the unplug on a loaded machine).
+    handle = client.send(trajectory_msg([(8.0, [1.0, 0, 0, 0, 0, 0])]))
     ros_probe.wait_until(lambda: latest(states)[0] > 0.2, 10, "motion did not start")
     reply = call(ros_probe, "/follower_bus/set_plugged", SetBool, SetBool.Request(data=False))
     assert reply.success
