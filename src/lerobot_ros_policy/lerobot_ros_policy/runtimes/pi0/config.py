@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lerobot_ros_policy.checkpoint import CheckpointFormatError, PolicyConfig, UnsupportedPolicyError
+from lerobot_ros_policy.runtimes.flow_matching.dims import check_padded_dims
 
 EMPTY_CAMERA_PREFIX = "observation.images.empty_camera_"
 
@@ -126,18 +127,7 @@ class Pi0Architecture:
         return architecture
 
     def validate(self, policy: PolicyConfig, where: str) -> None:
-        state = policy.robot_state_feature
-        if state is None:
-            raise CheckpointFormatError(f"{where}: Pi0 needs an 'observation.state' input feature")
-        if state.shape[0] > self.max_state_dim:
-            raise CheckpointFormatError(
-                f"{where}: state dim {state.shape[0]} exceeds max_state_dim {self.max_state_dim}"
-            )
-        action_dim = policy.action_feature.shape[0]
-        if action_dim > self.max_action_dim:
-            raise CheckpointFormatError(
-                f"{where}: action dim {action_dim} exceeds max_action_dim {self.max_action_dim}"
-            )
+        check_padded_dims(policy, where, "Pi0", self.max_state_dim, self.max_action_dim)
         if len(policy.image_features) == len(self.empty_cameras):
             raise CheckpointFormatError(f"{where}: Pi0 needs at least one camera input feature")
         if self.num_steps < 1:

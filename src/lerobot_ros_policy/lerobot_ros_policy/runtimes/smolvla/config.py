@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lerobot_ros_policy.checkpoint import CheckpointFormatError, PolicyConfig, UnsupportedPolicyError
+from lerobot_ros_policy.runtimes.flow_matching.dims import check_padded_dims
 
 
 def expert_intermediate_size(hidden_size: int, ffn_dim_multiplier: int = 4, multiple_of: int = 256) -> int:
@@ -187,18 +188,7 @@ class SmolVLAArchitecture:
         return architecture
 
     def validate(self, policy: PolicyConfig, where: str) -> None:
-        state = policy.robot_state_feature
-        if state is None:
-            raise CheckpointFormatError(f"{where}: SmolVLA needs an 'observation.state' input feature")
-        if state.shape[0] > self.max_state_dim:
-            raise CheckpointFormatError(
-                f"{where}: state dim {state.shape[0]} exceeds max_state_dim {self.max_state_dim}"
-            )
-        action_dim = policy.action_feature.shape[0]
-        if action_dim > self.max_action_dim:
-            raise CheckpointFormatError(
-                f"{where}: action dim {action_dim} exceeds max_action_dim {self.max_action_dim}"
-            )
+        check_padded_dims(policy, where, "SmolVLA", self.max_state_dim, self.max_action_dim)
         if not policy.image_features:
             raise CheckpointFormatError(f"{where}: SmolVLA needs at least one camera input feature")
         if self.num_steps < 1:
