@@ -69,11 +69,11 @@ class Session:
             message="the recorder did not subscribe to every topic",
         )
 
-    def start(self, task: str):
+    def start(self, task: str, episode_time_s: float = 0.0):
         assert self.action.wait_for_server(timeout_sec=60)
         deadline = time.monotonic() + 90
         while True:  # a SIGKILLed server lingers in discovery for a while: a goal sent there is lost
-            future = self.action.send_goal_async(RecordEpisode.Goal(task=task))
+            future = self.action.send_goal_async(RecordEpisode.Goal(task=task, episode_time_s=episode_time_s))
             try:
                 self.probe.wait_until(future.done, timeout=5)
                 break
@@ -160,6 +160,32 @@ def test_recorder_live_frames_equal_bag_conversion(
     assert loaded["samples"][0]["task"] == "live task"
     live_contract = load_contract(tmp_path / "live" / "meta" / "lerobot_ros_contract.yaml")
     assert "observation.force" not in live_contract.keys  # optional, never published
+
+
+@pytest.mark.slow
+def test_timed_episode_counts_its_time_from_the_first_frame(tmp_path, small_contract_path, tools, ros_graph, ros_probe):
+    """A stream that comes up late (a driver still connecting) does not shorten a timed episode, and
+    one that runs ahead of this node's clock adds no frame: episode_time_s × fps frames at k/fps."""
+    graph = ros_graph([recorder(small_contract_path, tmp_path / "ds")], actions=["/recorder/record_episode"])
+    session = Session(ros_probe, tools)
+    session.wait_subscribed()
+    handle = session.start("timed", episode_time_s=1.0)
+    start = 1000 * S  # header stamps on another clock than the recorder's
+    late = start + S // 2
+    records = [r for r in tools.synthetic_stream(start, 3.0) if r[0] != "/follower/joint_states" or r[1] >= late]
+    session.publish(records, pace=0.002)  # the stamps' clock runs ahead of the recorder's
+    result_future = handle.get_result_async()
+    ros_probe.wait_until(result_future.done, timeout=60)
+    result = result_future.result().result
+    assert result.saved, result.message
+    assert result.frames == 30, result.message
+    assert session.finalize().success
+    table = pq.read_table(next((tmp_path / "ds" / "data").rglob("*.parquet"))).to_pydict()
+    np.testing.assert_allclose(table["timestamp"], np.arange(30) / 30, atol=1e-6)
+    # Frame 0 is the first instant every stream has data: the late follower's first joint state.
+    first_state = tools.joint_state(late, (late - start) // 10_000_000)
+    np.testing.assert_allclose(table["observation.state"][0][:5], np.degrees(first_state.position[:5]), atol=1e-3)
+    graph.check_alive()
 
 
 @pytest.mark.slow

@@ -275,3 +275,23 @@ def test_resample_staleness_percentiles():
     run(resampler, stream_samples("joints", 0, 250 * MS, 9))
     p50, p95, worst = resampler.report.streams["joints"].staleness_percentiles()
     assert worst == pytest.approx(0.2) and 0.0 <= p50 <= p95 <= worst
+
+
+def test_end_at_stops_the_clock_there_and_says_when_every_frame_before_it_is_decided():
+    resampler = Resampler(10, [joints(max_age=0.2), camera(tolerance=0.05)])
+    resampler.push("camera", 1 * S, "early")
+    resampler.push("camera", 1 * S + 300 * MS, "c0")
+    resampler.push("joints", 1 * S + 300 * MS, np.array([0.0]))  # the late stream sets t0
+    frames = resampler.pop_frames()
+    assert resampler.clock_start_ns == 1 * S + 300 * MS
+    resampler.end_at(resampler.clock_start_ns + 500 * MS)  # 5 ticks at 10 fps
+    for k in range(1, 20):  # both streams run well past the end
+        resampler.push("camera", 1 * S + k * 100 * MS + 300 * MS, f"c{k}")
+        resampler.push("joints", 1 * S + 300 * MS + k * 100 * MS, np.array([float(k)]))
+        frames += resampler.pop_frames()
+        if k == 3:
+            assert not resampler.reached_end
+    assert resampler.reached_end
+    frames += resampler.flush()
+    assert [f.index for f in frames] == [0, 1, 2, 3, 4]
+    assert [f.values["joints"][0] for f in frames] == [0.0, 1.0, 2.0, 3.0, 4.0]

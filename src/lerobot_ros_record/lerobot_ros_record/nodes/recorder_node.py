@@ -71,7 +71,9 @@ class RecorderConfig:
     video_codec: str = param("libsvtav1", "video codec", choices=("libsvtav1", "h264", "hevc"))
     encoder_queue_size: int = param(60, "frames buffered per camera before frames are dropped", min=1, max=10000)
     num_episodes: int = param(0, "automatic mode: episodes to record (0: driven by the action)", min=0, max=100000)
-    episode_time_s: float = param(60.0, "automatic mode: episode length (s)", min=0.1, max=86400.0)
+    episode_time_s: float = param(
+        60.0, "automatic mode: episode length (s of dataset time from its first frame)", min=0.1, max=86400.0
+    )
     reset_time_s: float = param(10.0, "automatic mode: reset period between episodes (s)", min=0.0, max=86400.0)
     exit_when_done: bool = param(False, "automatic mode: exit (code 0) once the dataset is finalized, ending the graph")
     optional_wait_s: float = param(2.0, "wait for optional topics before creating the dataset (s)", min=0.0, max=60.0)
@@ -81,6 +83,10 @@ class RecorderConfig:
     push_to_hub: bool = param(False, "push the dataset to the Hugging Face Hub on finalize")
     hub_private: bool = param(False, "create the Hub repository as private")
     hub_tags: list[str] = param(["LeRobot", "lerobot-ros"], "tags of the Hub dataset card")
+
+
+_LATE_STREAM_POLL_S = 0.02
+"""Once an episode's time is up: how often to look whether its last frames are decided."""
 
 
 class _Outcome:
@@ -110,6 +116,7 @@ class RecorderNode(Node):
         self._finalized = False  # finalized before any dataset was created
         self._outcome: _Outcome | None = None
         self._episode_started = 0.0
+        self._first_frame_at: float | None = None  # node clock when the open episode's frame 0 was decided
         self._episode_time_s = 0.0
         self._last_dropped = 0
         self._task_from_topic: str | None = None
@@ -195,6 +202,10 @@ class RecorderNode(Node):
         with self._lock:
             session.push(samples)
             self._handle(session.tick())  # frames are decided by the messages alone: written right away
+            if self._first_frame_at is None and session.first_tick_ns is not None:
+                self._first_frame_at = receive_ns * 1e-9
+                if self._episode_time_s > 0:  # on the stamps' clock, which need not be this node's
+                    session.end_at(session.first_tick_ns + round(self._episode_time_s * 1e9))
 
     def _on_task(self, msg: String) -> None:
         self._task_from_topic = msg.data or None
@@ -301,6 +312,7 @@ class RecorderNode(Node):
             started = session.start(task or self.config.task or self._task_from_topic or self.contract.task or "")
             self._outcome = _Outcome(started.index)
             self._episode_started = self._now()
+            self._first_frame_at = None
             self._episode_time_s = episode_time_s
             self._handle([started])
             return started.index, self._outcome
@@ -341,12 +353,30 @@ class RecorderNode(Node):
             self.get_logger().info(f"pushed to {url}")
         return message
 
+    def _episode_end(self) -> float | None:
+        """When the episode's time is up (node clock, s): `episode_time_s` after its first frame was
+        decided, so that streams coming up late do not shorten it; without a first frame, after its start."""
+        if self._episode_time_s <= 0:
+            return None
+        start = self._episode_started if self._first_frame_at is None else self._first_frame_at
+        return start + self._episode_time_s
+
     def _wait_step(self) -> float:
         """Wake at the status period for feedback, and when the episode's time is up (not up to a period late)."""
-        if self._episode_time_s <= 0:
+        end = self._episode_end()
+        if end is None:
             return self.config.status_period_s
-        remaining = self._episode_started + self._episode_time_s - self._now()
-        return min(self.config.status_period_s, max(remaining, 0.0))
+        return min(self.config.status_period_s, max(end - self._now(), _LATE_STREAM_POLL_S))
+
+    def _time_up(self) -> bool:
+        """Every frame of the episode's time is decided, or its time is up and a late stream had `deadline_s`."""
+        with self._lock:
+            end, now = self._episode_end(), self._now()
+            if end is None:
+                return False
+            if self._first_frame_at is None:
+                return now >= end  # not one frame in episode_time_s: save says which stream is silent
+            return self._session.reached_end or now >= end + self.config.deadline_s
 
     def _wait_episode(self, outcome: _Outcome, goal_handle: Any | None = None) -> None:
         """Until the episode ends: feedback, cancel (discard) and time limit (save)."""
@@ -358,7 +388,7 @@ class RecorderNode(Node):
                 if self._stop.is_set():
                     return
                 goal_handle.publish_feedback(self._feedback())
-            if self._episode_time_s > 0 and self._now() - self._episode_started >= self._episode_time_s:
+            if self._time_up():
                 self._save()
 
     # ------------------------------------------------------------------ action and services

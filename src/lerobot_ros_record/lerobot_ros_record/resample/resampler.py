@@ -124,12 +124,29 @@ class Resampler:
         self._newest = None  # newest stamp pushed on the current clock, any stream
         self._previous_clock_end: int | None = None  # newest stamp of the clock before a backward jump
         self._out: list[Frame | SegmentEnd] = []  # decided while pushing (at a clock jump)
+        self._end_ns: int | None = None  # no tick at or after it (an episode's time limit)
         self._failed = False
         self.report = self._new_report()
 
     @property
     def started(self) -> bool:
         return self._t0 is not None
+
+    @property
+    def clock_start_ns(self) -> int | None:
+        """t0 of the current segment: the stamp of its frame 0 (None during the warm-up)."""
+        return self._t0
+
+    def end_at(self, end_ns: int) -> None:
+        """Emit no tick at or after `end_ns`: the episode's time is up there."""
+        self._end_ns = end_ns
+
+    @property
+    def reached_end(self) -> bool:
+        """Every tick before the `end_at` instant is decided (the streams have all reached it)."""
+        if self._end_ns is None or self._t0 is None:
+            return False
+        return self._tick_ns(self._tick) >= self._end_ns
 
     @property
     def frames_emitted(self) -> int:
@@ -268,6 +285,8 @@ class Resampler:
         out: list[Frame | SegmentEnd] = []
         while self._gate():
             tick = self._tick_ns(self._tick)
+            if self._end_ns is not None and tick >= self._end_ns:
+                break
             reached = all(s.stamps and s.stamps[-1] >= tick for s in self._streams.values())
             overdue = not final and self._newest is not None and self._newest >= tick + self._deadline_ns
             if not (reached or overdue):

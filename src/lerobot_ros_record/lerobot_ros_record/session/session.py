@@ -102,6 +102,7 @@ class RecordingSession:
         self.episodes_saved: int = dataset.writer.num_episodes
         self.last_report: SyncReport | None = None
         self.message = ""
+        self.first_tick_ns: int | None = None  # stamp of the open episode's frame 0 (None during its warm-up)
 
     @property
     def contract(self) -> Contract:
@@ -131,6 +132,7 @@ class RecordingSession:
             raise SessionError("no task: set the goal's task, the task parameter, the task topic or the contract's")
         index = self.frames.start(task)
         self.state, self.message = SessionState.RECORDING, ""
+        self.first_tick_ns = None
         return EpisodeStarted(index, task)
 
     def convert(self, topic: str, msg: Any, receive_ns: int) -> list[Sample]:
@@ -151,7 +153,23 @@ class RecordingSession:
             self._write(self.frames.pump, events)
         except Exception as error:  # disk full, encoder: stop the episode, keep the dataset
             events.append(self.fail(f"writing episode {self.frames.episode_index} failed: {error}", error))
+        if self.first_tick_ns is None and self.frames.resampler is not None:
+            self.first_tick_ns = self.frames.resampler.clock_start_ns
         return events
+
+    def end_at(self, end_ns: int) -> None:
+        """The open episode takes no frame stamped at or after `end_ns` (its time limit).
+
+        The caller saves once `reached_end`: a stream that lags (a loaded machine) then does not cut
+        the episode's last frames, nor one that runs ahead add frames past the limit.
+        """
+        if self.recording and self.frames.resampler is not None:
+            self.frames.resampler.end_at(end_ns)
+
+    @property
+    def reached_end(self) -> bool:
+        """Every frame before the `end_at` instant is decided."""
+        return self.recording and self.frames.resampler is not None and self.frames.resampler.reached_end
 
     def save(self) -> list[Event]:
         """Write the remaining frames and commit the episode, or refuse it when it has no complete frame."""
