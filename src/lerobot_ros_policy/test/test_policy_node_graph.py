@@ -198,3 +198,36 @@ def test_policy_node_publishes_timed_chunks_and_obeys_services(checkpoint, tmp_p
         graph.check_alive()
     finally:
         joints.stop.set()
+
+
+@pytest.mark.reference
+@pytest.mark.slow
+def test_policy_node_holds_until_a_controller_listens(checkpoint, tmp_path, ros_graph, ros_probe):
+    """No subscriber on the trajectory topic (controller down, or a misnamed topic): no chunk is
+    planned into the void, the status says which topic is unheard; a subscriber starts the chunks."""
+    contract = support.write_contract(tmp_path / "contract.yaml", support.contract_dict(CAMERA))
+    chunks = ros_probe.collect("policy/action_chunk", ActionChunk)
+    statuses = ros_probe.collect("policy/status", PolicyStatus)
+    joints = JointStatePublisher(ros_probe)
+    try:
+        graph = ros_graph(
+            [camera_spec("front", 96, 128), policy_spec(checkpoint, contract, max_observation_age=0.5)],
+            topics=["policy/status", "cameras/front/image_raw"],
+            timeout=120,
+        )
+        ros_probe.wait_until(
+            lambda: statuses and "no subscriber on /follower/joint_trajectory" in statuses[-1].message,
+            timeout=60,
+            message=f"no 'no subscriber' hold; last status {statuses[-1] if statuses else None}",
+        )
+        assert statuses[-1].state == "holding"
+        assert not chunks, "chunks were planned while nothing listened on the trajectory topic"
+        trajectories = ros_probe.collect("follower/joint_trajectory", JointTrajectory)
+        ros_probe.wait_until(lambda: chunks and trajectories, timeout=90, message=graph.describe())
+        # The first chunk planned is the first one the controller receives: none was lost before the match.
+        assert chunks[0].chunk_index == 1
+        first = trajectories[0].header.stamp
+        assert (first.sec, first.nanosec) == (chunks[0].header.stamp.sec, chunks[0].header.stamp.nanosec)
+        graph.check_alive()
+    finally:
+        joints.stop.set()

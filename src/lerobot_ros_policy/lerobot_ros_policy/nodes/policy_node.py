@@ -355,6 +355,10 @@ class PolicyNode(Node):
             self._publish_stream(action, now)
         if self._in_flight or not self.executor_core.wants_chunk(now):
             return
+        unheard = self._unheard_output()
+        if unheard is not None:
+            self._apply(self.executor_core.hold(unheard, now))
+            return
         try:
             observation = self.assembler.assemble(now, self.config.max_observation_age)
         except (StaleObservationError, FeatureValueError) as error:
@@ -374,6 +378,18 @@ class PolicyNode(Node):
                 )
         seed = self._ik_seed(request.step) if self.ee_actions is not None else None
         self._in_flight = self.worker.submit(request, (observation, self.task, guidance, seed))
+
+    def _unheard_output(self) -> str | None:
+        """Why no chunk should be planned: nothing subscribes to the driver output (or None).
+
+        A chunk published before the controller's subscription is matched is lost to it (volatile
+        QoS), and a misnamed topic would swallow every chunk while the node reports running.
+        """
+        outputs = [publisher for publisher in (self.trajectory_pub, self.stream_pub) if publisher is not None]
+        if any(publisher.get_subscription_count() for publisher in outputs):
+            return None
+        topics = " or ".join(publisher.topic_name for publisher in outputs)
+        return f"no subscriber on {topics}: is the controller running and listening there?"
 
     def _infer(
         self, payload: tuple[dict[str, np.ndarray], str, PrefixGuidance | None, np.ndarray | None]
