@@ -89,3 +89,28 @@ def test_external_robot_graphs_start_no_arm_driver(tmp_path):
     assert rollout[1].merged_parameters()["trajectory_topic"] == "/joint_trajectory_controller/joint_trajectory"
     record = get_graph("record").nodes({**generic, "cameras": "", "root": str(tmp_path / "ds")})
     assert [n.name for n in record] == ["recorder"]
+
+
+def test_rollout_graph_passes_runtime_and_rtc_arguments_to_the_policy_node(tmp_path):
+    from dataclasses import fields
+
+    from lerobot_ros_policy.execution import RTC_MODES, SCHEDULES
+    from lerobot_ros_policy.nodes.policy_node import PolicyNodeConfig
+
+    graph = get_graph("rollout")
+    choices = {a.name: a.choices for a in graph.arguments}
+    assert choices["rtc"] == RTC_MODES and choices["rtc_schedule"] == ("", *SCHEDULES)
+    base = {"hardware": "sim", "policy_path": str(tmp_path)}
+    policy = graph.nodes(
+        {**base, "rtc": "on", "rtc_schedule": "exp", "rtc_execution_horizon": "10", "rtc_delay_margin": "2",
+         "rtc_max_guidance_weight": "5.5", "cpu_threads": "2", "runtime_accel": "onnx"}
+    )  # fmt: skip
+    parameters = next(n for n in policy if n.name == "policy").merged_parameters()
+    assert set(parameters) <= {f.name for f in fields(PolicyNodeConfig)}
+    assert (parameters["rtc"], parameters["rtc_schedule"], parameters["rtc_execution_horizon"]) == ("on", "exp", 10)
+    assert (parameters["rtc_delay_margin"], parameters["rtc_max_guidance_weight"]) == (2, 5.5)
+    assert (parameters["cpu_threads"], parameters["runtime_accel"]) == (2, "onnx")
+    with pytest.raises(GraphError, match=r"rtc_execution_horizon.*integer"):
+        graph.nodes({**base, "rtc_execution_horizon": "ten"})
+    with pytest.raises(GraphError, match="remote_config"):
+        graph.nodes({**base, "runtime": "remote"})

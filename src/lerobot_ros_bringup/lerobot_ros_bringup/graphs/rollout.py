@@ -26,7 +26,24 @@ from lerobot_ros_bringup.graphs.record import DATASET_ARGUMENTS, default_contrac
 POLICY_ARGUMENTS = (
     Argument("policy_path", None, "checkpoint directory (pretrained_model/) or a Hub repo id in the local cache"),
     Argument("device", "cpu", "torch device of the policy (cpu, cuda, cuda:1, mps)"),
-    Argument("runtime", "native", "policy runtime: the suite's own, or an installed lerobot", ("native", "lerobot")),
+    Argument(
+        "runtime",
+        "native",
+        "policy runtime: the suite's own, an installed lerobot, or a lerobot-ros policy-server (remote)",
+        ("native", "lerobot", "remote"),
+    ),
+    Argument("remote_config", "", "runtime:=remote: the client YAML (server endpoints, TLS, fallback)"),
+    Argument("runtime_accel", "none", "native ACT fast path (ONNX Runtime on the CPU)", ("none", "onnx")),
+    Argument("cpu_threads", "0", "CPU threads of the model; 0 = every core"),
+    Argument(
+        "rtc", "auto", "Real-Time Chunking of SmolVLA/Pi0 (auto: the checkpoint's rtc_config)", ("auto", "on", "off")
+    ),
+    Argument(
+        "rtc_schedule", "", "RTC prefix schedule; empty = the checkpoint's", ("", "linear", "exp", "ones", "zeros")
+    ),
+    Argument("rtc_execution_horizon", "0", "RTC: steps of a new chunk guided by the queued ones; 0 = the checkpoint's"),
+    Argument("rtc_max_guidance_weight", "0", "RTC guidance weight cap; 0 = the checkpoint's"),
+    Argument("rtc_delay_margin", "0", "RTC: rows frozen beyond the latency-driven delay"),
     Argument(
         "output_mode", "trajectory", "timed trajectories, a per-step stream, or both", ("trajectory", "stream", "both")
     ),
@@ -51,9 +68,20 @@ def _contract(arguments: Mapping[str, str]) -> str:
     return str(stored) if stored.is_file() else str(default_contract())
 
 
+def _number(arguments: Mapping[str, str], name: str, kind: type[int] | type[float]) -> int | float:
+    try:
+        return kind(arguments[name])
+    except ValueError:
+        raise GraphError(
+            f"argument '{name}' must be {'an integer' if kind is int else 'a number'}, got {arguments[name]!r}"
+        ) from None
+
+
 def rollout_graph_nodes(arguments: Mapping[str, str]) -> list[NodeSpec]:
     config = parts.robot_config(arguments)
     contract = _contract(arguments)
+    if arguments["runtime"] == "remote" and not arguments["remote_config"]:
+        raise GraphError("runtime:=remote needs remote_config:=FILE, the client YAML (docs/remote-inference.md)")
     policy = NodeSpec(
         "lerobot_ros_policy",
         "policy_node",
@@ -64,6 +92,14 @@ def rollout_graph_nodes(arguments: Mapping[str, str]) -> list[NodeSpec]:
                 "contract": contract,
                 "device": arguments["device"],
                 "runtime": arguments["runtime"],
+                "remote_config": arguments["remote_config"],
+                "runtime_accel": arguments["runtime_accel"],
+                "cpu_threads": _number(arguments, "cpu_threads", int),
+                "rtc": arguments["rtc"],
+                "rtc_schedule": arguments["rtc_schedule"],
+                "rtc_execution_horizon": _number(arguments, "rtc_execution_horizon", int),
+                "rtc_max_guidance_weight": _number(arguments, "rtc_max_guidance_weight", float),
+                "rtc_delay_margin": _number(arguments, "rtc_delay_margin", int),
                 "output_mode": arguments["output_mode"],
                 "trajectory_topic": arguments["trajectory_topic"],
                 "temporal_ensembling": arguments["temporal_ensembling"] == "true",

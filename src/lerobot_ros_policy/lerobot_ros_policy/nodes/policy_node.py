@@ -79,6 +79,13 @@ class PolicyNodeConfig:
         "(actions within 1e-4 of LeRobot's; falls back to none with a warning where it cannot run)",
         choices=("none", "onnx"),
     )
+    cpu_threads: int = param(
+        0,
+        "CPU threads of the model (torch intra-op, and ONNX Runtime with runtime_accel onnx); 0 = torch's "
+        "default (every core). A robot computer that also runs the drivers keeps cores free with fewer",
+        min=0,
+        max=1024,
+    )
     hub_offline: bool = param(True, "resolve Hub repo ids from the local cache only")
     fps: float = param(0.0, "control rate of the actions, Hz; 0 = the contract's fps", min=0.0, max=1000.0)
     task: str = param("", "language instruction; empty = the contract's default task")
@@ -190,6 +197,10 @@ class PolicyNode(Node):
         accel = {"accel": config.runtime_accel} if config.runtime_accel != "none" else {}
         if accel and config.runtime != "native":
             raise ParameterError(f"parameter 'runtime_accel': '{config.runtime_accel}' needs runtime 'native'")
+        if config.cpu_threads:
+            import torch
+
+            torch.set_num_threads(config.cpu_threads)
         if config.runtime == "remote":
             from lerobot_ros_policy.remote import RemoteRuntime
 
