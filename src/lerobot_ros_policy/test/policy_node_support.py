@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from lerobot_ros_bringup.graph import NodeSpec
@@ -120,3 +122,26 @@ def sim_rollout_specs(
             parameters=[{"checkpoint": str(checkpoint), "contract": str(contract), **policy_parameters}],
         ),
     ]
+
+
+def stamp_ns(stamp) -> int:
+    return stamp.sec * 10**9 + stamp.nanosec
+
+
+def boundary_jumps(trajectories) -> list[float]:
+    """Per replacement of a running chunk trajectory: max |new first point − old one at that time| (rad).
+
+    Holds (one-point trajectories) and the chunk after them (nothing to continue) are left out.
+    """
+    jumps = []
+    for old, new in itertools.pairwise(trajectories):
+        if len(old.points) < 2 or len(new.points) < 2:
+            continue
+        start = stamp_ns(new.header.stamp)
+        times = stamp_ns(old.header.stamp) + np.array([stamp_ns(p.time_from_start) for p in old.points])
+        if not times[0] <= start <= times[-1]:
+            continue  # the old plan had run out: not a splice
+        positions = np.array([p.positions for p in old.points])
+        heading = np.array([np.interp(start, times, positions[:, j]) for j in range(positions.shape[1])])
+        jumps.append(float(np.abs(np.array(new.points[0].positions) - heading).max()))
+    return jumps

@@ -66,6 +66,24 @@ def test_ee_chunk_round_trips_to_the_joints_it_came_from(contract):
     assert actions.counters.actions == 20 and actions.counters.step_limited == 0
 
 
+def test_rtc_prefix_of_an_ee_checkpoint_is_the_queued_tool_path_in_ee_units(contract):
+    """RTC guides an EE checkpoint with the EE actions the queued joints execute (FK of the IK solution)."""
+    from lerobot_ros_policy.execution import RtcConfig
+
+    actions = EndEffectorActions.from_contract(contract, EndEffectorLimits(max_step=0.05))
+    t = np.linspace(0, 1, 20)[:, None]
+    path = np.array([0.1, -0.3, 0.4, 0.2, 0.1, 0.5]) * t + np.array([0.0, 0.1, -0.1, 0.3, 0.0, 0.2])
+    chunk = ee_chunk(contract, path)
+    queued = actions.to_ros(chunk, seed=path[0])
+    guidance = RtcConfig(execution_horizon=10).guidance(queued[5:], 3, 50, actions.to_dataset)
+    assert guidance.prefix.shape == (15, 7) and guidance.delay == 3
+    np.testing.assert_allclose(guidance.prefix[:, :3], chunk[5:, :3], atol=2e-3)  # metres: within the IK miss
+    np.testing.assert_allclose(guidance.prefix[:, 3:6], chunk[5:, 3:6], atol=0.05)  # rotation vector
+    np.testing.assert_allclose(guidance.prefix[:, 6], chunk[5:, 6], atol=1e-4)  # gripper, dataset unit
+    with pytest.raises(ValueError, match="EE action's joints"):
+        actions.to_dataset(queued[:, :5])
+
+
 def test_ee_chunk_is_bounded_per_step_and_clipped_to_the_workspace(contract):
     # The clipped goal's orientation does not fit its position (5 arm joints): IK misses it by centimetres.
     limits = EndEffectorLimits(lower=(0.1, -0.3, 0.05), upper=(0.4, 0.3, 0.4), max_step=0.01, tolerance=0.05)

@@ -36,18 +36,14 @@ def checkpoint(tmp_path_factory, reference_python) -> Path:
     )
 
 
-def stamp_ns(stamp) -> int:
-    return stamp.sec * 10**9 + stamp.nanosec
-
-
 class Plan:
     """The splice of published trajectories (joint_trajectory_controller semantics, positions only)."""
 
     def __init__(self, trajectories: list[JointTrajectory]) -> None:
         self.items = []
         for msg in trajectories:
-            start = stamp_ns(msg.header.stamp)
-            times = np.array([start + stamp_ns(p.time_from_start) for p in msg.points], dtype=np.int64)
+            start = support.stamp_ns(msg.header.stamp)
+            times = np.array([start + support.stamp_ns(p.time_from_start) for p in msg.points], dtype=np.int64)
             self.items.append((start, times, np.array([p.positions for p in msg.points])))
 
     def active(self, t: int):
@@ -98,7 +94,7 @@ def test_policy_node_e2e_follower_executes_chunks_without_gaps(
         lambda: (
             len(trajectories) >= 8
             and states
-            and stamp_ns(states[-1].header.stamp) > stamp_ns(trajectories[7].header.stamp)
+            and support.stamp_ns(states[-1].header.stamp) > support.stamp_ns(trajectories[7].header.stamp)
         ),
         timeout=60,
         message="the follower's controller_state did not pass the 8th trajectory",
@@ -109,14 +105,14 @@ def test_policy_node_e2e_follower_executes_chunks_without_gaps(
     assert published and all(list(t.joint_names) == support.JOINTS for t in published)
     plan = Plan(published)
 
-    first_start = stamp_ns(published[0].header.stamp)
-    last_start = stamp_ns(published[-1].header.stamp)
-    window = [s for s in samples if first_start + 2 * 10**8 <= stamp_ns(s.header.stamp) <= last_start]
+    first_start = support.stamp_ns(published[0].header.stamp)
+    last_start = support.stamp_ns(published[-1].header.stamp)
+    window = [s for s in samples if first_start + 2 * 10**8 <= support.stamp_ns(s.header.stamp) <= last_start]
     assert len(window) > 100, f"only {len(window)} controller states while chunks ran"
     deviations, steps_plan, steps_executed, uncovered = [], [], [], 0
     previous = None
     for state in window:
-        t = stamp_ns(state.header.stamp)
+        t = support.stamp_ns(state.header.stamp)
         _, times, _ = plan.active(t)
         if t > times[-1]:
             uncovered += 1  # the plan had run dry: the driver would hold

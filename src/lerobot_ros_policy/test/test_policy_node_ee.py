@@ -19,6 +19,7 @@ from lerobot_ros_core.kinematics.ee_features import EndEffectorFeature
 from lerobot_ros_core.kinematics.placo_kinematics import ArmKinematics
 from lerobot_ros_msgs.msg import ActionChunk, PolicyStatus
 from lerobot_ros_policy.checkpoint.random_act import create_random_act_checkpoint
+from lerobot_ros_policy.checkpoint.random_smolvla import create_random_smolvla_checkpoint
 from lerobot_ros_record.dataset import DatasetWriter, WriterConfig
 
 _spec = importlib.util.spec_from_file_location(
@@ -28,10 +29,12 @@ support = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(support)
 
 SO101_URDF = Path(__file__).resolve().parents[2] / "lerobot_ros_drivers/lerobot_ros_drivers/description/so101.urdf"
+SMOLVLM_STANDIN = Path(__file__).with_name("data") / "smolvlm2_standin"
 ARM = support.JOINTS[:5]
 MAX_STEP = 0.004
 TOLERANCE = 0.02
 WORKSPACE = ([0.05, -0.3, 0.02], [0.42, 0.3, 0.4])
+EE_JUMP_THRESHOLD = 0.005  # m: a chunk boundary the tool cannot feel; random chunks differ by centimetres
 
 
 def contract_dict() -> dict:
@@ -43,10 +46,11 @@ def contract_dict() -> dict:
     return contract
 
 
-def write_dataset(root: Path, reach: float = 0.0) -> Path:
+def write_dataset(root: Path, reach: float = 0.0, action_spread: float = 0.5) -> Path:
     """Short episodes of a slow reach in front of the robot, its EE features computed as the recorder does.
 
-    `reach` moves the EE actions that many metres further out along x (out of the arm's reach).
+    `reach` moves the EE actions that many metres further out along x (out of the arm's reach);
+    `action_spread` is the actions' scatter around the state (degrees per joint).
     """
     contract = parse_contract(contract_dict())
     keys = ["observation.state", "observation.ee_state", "action", "observation.images.front"]
@@ -62,7 +66,7 @@ def write_dataset(root: Path, reach: float = 0.0) -> Path:
         for k in range(30):
             q = np.degrees([0.1 * np.sin(k / 10), -0.4, 0.4, 0.4, 0.0])
             state = np.append(q, 30.0).astype(np.float32)
-            action = (state + rng.normal(0, 0.5, 6)).astype(np.float32)
+            action = (state + rng.normal(0, action_spread, 6)).astype(np.float32)
             writer.add_frame(
                 {
                     "observation.state": state,
@@ -76,11 +80,19 @@ def write_dataset(root: Path, reach: float = 0.0) -> Path:
     return root
 
 
-def start_policy(tmp_path, ros_graph, ros_probe, reach: float = 0.0, **parameters) -> dict:
-    """A random-weight ACT for the EE dataset, on the simulated follower; the topics the tests read."""
-    dataset = write_dataset(tmp_path / "dataset", reach)
-    small = {"dim_model": 32, "n_encoder_layers": 1, "n_decoder_layers": 1, "chunk_size": 30, "n_action_steps": 30}
-    checkpoint = create_random_act_checkpoint(tmp_path / "checkpoint", dataset, seed=1, **small)
+def start_policy(
+    tmp_path, ros_graph, ros_probe, reach: float = 0.0, policy: str = "act", action_spread: float = 0.5, **parameters
+) -> dict:
+    """A random-weight ACT (or tiny SmolVLA) for the EE dataset on the simulated follower; the topics to read."""
+    dataset = write_dataset(tmp_path / "dataset", reach, action_spread)
+    if policy == "smolvla":
+        small = {"chunk_size": 50, "n_action_steps": 50, "num_vlm_layers": 1, "resize_imgs_with_padding": (64, 64)}
+        checkpoint = create_random_smolvla_checkpoint(
+            tmp_path / "checkpoint", dataset, SMOLVLM_STANDIN, seed=1, **small
+        )
+    else:
+        small = {"dim_model": 32, "n_encoder_layers": 1, "n_decoder_layers": 1, "chunk_size": 30, "n_action_steps": 30}
+        checkpoint = create_random_act_checkpoint(tmp_path / "checkpoint", dataset, seed=1, **small)
     contract = support.write_contract(tmp_path / "contract.yaml", contract_dict())
     seen = {
         "trajectories": ros_probe.collect("/follower/joint_trajectory", JointTrajectory),
@@ -94,11 +106,13 @@ def start_policy(tmp_path, ros_graph, ros_probe, reach: float = 0.0, **parameter
             tmp_path / "follower",
             checkpoint,
             contract,
-            max_observation_age=0.5,
-            ee_max_step=MAX_STEP,
-            ee_ik_tolerance=TOLERANCE,
-            ee_orientation_weight=0.001,
-            **parameters,
+            **{
+                "max_observation_age": 0.5,
+                "ee_max_step": MAX_STEP,
+                "ee_ik_tolerance": TOLERANCE,
+                "ee_orientation_weight": 0.001,
+                **parameters,
+            },
         ),
         topics=["/policy/status", "/follower/joint_states", "/cameras/front/image_raw"],
         timeout=120,
@@ -176,3 +190,53 @@ def test_ee_policy_holds_at_unreachable_targets_and_reports_them(tmp_path, ros_g
     if not published:  # the first chunk was already out of reach: the arm never left its pose
         positions = np.array([s.position for s in seen["states"]])
         assert np.abs(positions - positions[0]).max() < 0.01
+
+
+def tool_boundary_jumps(kinematics: ArmKinematics, trajectories: list[JointTrajectory]) -> list[float]:
+    """`boundary_jumps` in tool space: |tool position of the new first point − of the old heading| (m)."""
+    jumps = []
+    for old, new in itertools.pairwise(trajectories):
+        if len(old.points) < 2 or len(new.points) < 2:
+            continue
+        start = support.stamp_ns(new.header.stamp)
+        times = support.stamp_ns(old.header.stamp) + np.array([support.stamp_ns(p.time_from_start) for p in old.points])
+        if not times[0] <= start <= times[-1]:
+            continue
+        positions = np.array([p.positions for p in old.points])
+        index = int(np.argmin(np.abs(times - start)))  # the old plan's point at the new start (same step grid)
+        heading = kinematics.forward(positions[index, :5])[:3, 3]
+        jumps.append(float(np.linalg.norm(kinematics.forward(new.points[0].positions[:5])[:3, 3] - heading)))
+    return jumps
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rtc", ["on", "off"])
+def test_ee_smolvla_with_rtc_continues_the_queued_tool_path(rtc, tmp_path, ros_graph, ros_probe):
+    """RTC on an EE checkpoint: the prefix is the queued joints' tool path (FK) in EE units, so each
+    new chunk starts where the tool is heading; the same random SmolVLA without RTC jumps."""
+    seen = start_policy(
+        tmp_path, ros_graph, ros_probe, policy="smolvla", action_spread=15.0, rtc=rtc, fps=10.0,
+        rtc_delay_margin=3, injected_latency=0.3, max_chunk_age=5.0,
+        ee_max_step=0.05, ee_workspace_min=[-1.0, -1.0, -1.0], ee_workspace_max=[1.0] * 3,
+    )  # fmt: skip
+    trajectories, graph = seen["trajectories"], seen["graph"]
+    kinematics = ArmKinematics(SO101_URDF, ARM)
+    try:
+        ros_probe.wait_until(lambda: len(tool_boundary_jumps(kinematics, list(trajectories))) >= 4, timeout=300)
+    except AssertionError:
+        statuses = seen["statuses"]
+        pytest.fail(f"fewer than 4 chunk boundaries ({statuses[-1] if statuses else 'no status'}):\n{graph.describe()}")
+    graph.check_alive()
+    published = list(trajectories)
+    jumps = tool_boundary_jumps(kinematics, published)
+    delays = [c.delay_steps for c in seen["chunks"]]
+    report = (
+        f"rtc {rtc}: tool boundary jumps {np.round(np.array(jumps) * 1e3, 2).tolist()} mm, joint boundary jumps "
+        f"{np.round(support.boundary_jumps(published), 4).tolist()} rad, delay steps {delays}"
+    )
+    print(report)
+    assert min(delays) >= 3, report
+    if rtc == "on":
+        assert max(jumps) <= EE_JUMP_THRESHOLD, report
+    else:
+        assert max(jumps) > EE_JUMP_THRESHOLD, report

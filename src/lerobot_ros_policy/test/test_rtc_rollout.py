@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import itertools
 import sys
 from pathlib import Path
 
@@ -46,29 +45,6 @@ def checkpoint(tmp_path_factory, reference_python) -> Path:
     )
 
 
-def stamp_ns(stamp) -> int:
-    return stamp.sec * 10**9 + stamp.nanosec
-
-
-def boundary_jumps(trajectories: list[JointTrajectory]) -> list[float]:
-    """Per replacement of a running chunk trajectory: max |new first point − old one at that time|.
-
-    Holds (one-point trajectories) and the chunk after them (nothing to continue) are left out.
-    """
-    jumps = []
-    for old, new in itertools.pairwise(trajectories):
-        if len(old.points) < 2 or len(new.points) < 2:
-            continue
-        start = stamp_ns(new.header.stamp)
-        times = stamp_ns(old.header.stamp) + np.array([stamp_ns(p.time_from_start) for p in old.points])
-        if not times[0] <= start <= times[-1]:
-            continue  # the old plan had run out: not a splice
-        positions = np.array([p.positions for p in old.points])
-        heading = np.array([np.interp(start, times, positions[:, j]) for j in range(positions.shape[1])])
-        jumps.append(float(np.abs(np.array(new.points[0].positions) - heading).max()))
-    return jumps
-
-
 @pytest.mark.reference
 @pytest.mark.slow
 @pytest.mark.parametrize("rtc", ["on", "off"])
@@ -91,14 +67,14 @@ def test_rtc_rollout_smolvla_chunk_boundaries_without_jumps(checkpoint, rtc, tmp
     specs[-1] = dataclasses.replace(specs[-1], env={"OMP_NUM_THREADS": "1"})
     graph = ros_graph(specs, topics=["/policy/status", "/cameras/front/image_raw"], timeout=120)
     ros_probe.wait_until(
-        lambda: len(boundary_jumps(list(trajectories))) >= CHUNKS,
+        lambda: len(node_support.boundary_jumps(list(trajectories))) >= CHUNKS,
         timeout=300,
         message=f"fewer than {CHUNKS} chunk boundaries:\n" + graph.describe(),
     )
     graph.check_alive()
     published = list(trajectories)
     assert all(list(t.joint_names) == node_support.JOINTS for t in published)
-    jumps = boundary_jumps(published)
+    jumps = node_support.boundary_jumps(published)
     delays = [c.delay_steps for c in chunks]
     report = f"rtc {rtc}: boundary jumps {np.round(jumps, 4).tolist()} rad, delay steps {delays}"
     print(report)

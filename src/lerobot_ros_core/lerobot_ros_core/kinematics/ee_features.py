@@ -62,6 +62,11 @@ class EndEffectorFeature:
         assert self._gripper is not None
         return self.source.units[self._gripper].to_ros(float(value))
 
+    def gripper_to_dataset(self, radians: float) -> float:
+        """Gripper radians → an ee.gripper_pos value (the joint feature's unit)."""
+        assert self._gripper is not None
+        return self.source.units[self._gripper].to_dataset(float(radians))
+
 
 class DerivedFeatures:
     """Every derived (EE) feature of a contract, computed from the frame's other feature values."""

@@ -6,6 +6,10 @@ solved target by target, the first seeded with the joints the arm is commanded t
 first step, each next one with the previous solution; targets are clipped to the workspace box and
 moved at most `max_step` metres per step (`EndEffectorSolver`). One unreachable target rejects the
 whole chunk (`UnreachableTargetError`): the executor then holds where the arm is heading.
+
+For Real-Time Chunking the queued joints go back to EE actions by forward kinematics (`to_dataset`):
+the prefix is the tool path the arm will execute (after workspace clip, step limit and IK), in the
+checkpoint's EE units, as the recorder computes EE features.
 """
 
 from __future__ import annotations
@@ -96,3 +100,16 @@ class EndEffectorActions:
             return arm
         gripper = np.array([self.feature.gripper_to_ros(v) for v in chunk[:, 6]])
         return np.column_stack([arm, gripper])
+
+    def to_dataset(self, positions: np.ndarray) -> np.ndarray:
+        """Queued joint radians (`joints` order) → EE actions by FK: the RTC prefix of an EE checkpoint."""
+        positions = np.asarray(positions, dtype=np.float64)
+        if positions.ndim != 2 or positions.shape[1] != len(self.joints):
+            raise ValueError(f"positions of shape {list(positions.shape)}, the EE action's joints are {self.joints}")
+        arm = len(self.feature.ee.joints)
+        rows = np.empty((len(positions), self.dim), dtype=np.float64)
+        for row, q in zip(rows, positions, strict=True):
+            row[:6] = self.solver.forward(q[:arm])
+            if self.feature.ee.gripper is not None:
+                row[6] = self.feature.gripper_to_dataset(q[arm])
+        return rows

@@ -252,14 +252,6 @@ class PolicyNode(Node):
             temporal_ensembling=config.temporal_ensembling,
             policy_type=self.runtime.config.type,
         )
-        if self.rtc is not None and self.ee_actions is not None:
-            # The prefix would have to go back from queued joints to EE actions through FK: not built.
-            if config.rtc == "on":
-                raise ParameterError(
-                    "rtc is on but the checkpoint's actions are EE features: RTC runs on joint actions"
-                )
-            self.get_logger().warning("RTC off: the checkpoint's actions are EE features (RTC runs on joint actions)")
-            self.rtc = None
         self.executor_core = ChunkExecutor(
             ExecutionConfig(
                 fps=fps,
