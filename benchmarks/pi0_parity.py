@@ -24,12 +24,14 @@ Then, from the suite's venv:
     python benchmarks/pi0_parity.py run [--work DIR] [--transformers /work/pi0-transformers]
 
 The config: LeRobot's default variants at their real widths (PaliGemma `gemma_2b`, expert
-`gemma_300m`, SigLIP so400m, the full 257k vocabulary) but only `DEPTH` Gemma and SigLIP layers, one
-240×320 camera (resized with padding to 224), chunk 50, 10 denoising steps, on CPU in float32
-(`--dtype bfloat16`: LeRobot's GPU precision). LeRobot accepts a `gemma_300m` PaliGemma in its
-config but cannot run it (its 2048-wide image projection meets a 1024-wide language model: a size
-mismatch in the first chunk), and the full-depth default needs ≈ 15 GB per process, more than this
-machine can spare; every layer runs the same code, so depth is what is cut. The reference builds LeRobot's model
+`gemma_300m`, SigLIP so400m, the full 257k vocabulary) but only `--depth` (default `DEPTH`) Gemma
+and SigLIP layers, one 240×320 camera (resized with padding to 224), chunk 50, 10 denoising steps, on
+CPU in float32 (`--dtype bfloat16`: LeRobot's GPU precision). `--depth 0` runs the full-depth
+defaults (18 Gemma layers, 27 SigLIP layers), which need ≈ 15 GB per process (the two run one after
+the other); every layer runs the same code, so a smaller depth checks the same code paths in less
+memory and time. LeRobot accepts a `gemma_300m` PaliGemma in its config but cannot run it (its
+2048-wide image projection meets a 1024-wide language model: a size mismatch in the first chunk).
+The reduced reference builds LeRobot's model
 with `get_gemma_config` and PaliGemma's vision config reduced to `DEPTH` layers; its saved config
 names the variants `gemma_2b_depth{DEPTH}` / `gemma_300m_depth{DEPTH}`, which the native side
 registers with the same sizes (`register_variant`). Peak memory: ≈ 9 GB in the reference process
@@ -59,6 +61,7 @@ REFERENCE_PYTHON = REPO / ".venv-lerobot/bin/python"
 PALIGEMMA_TOKENIZER = "google/paligemma-3b-pt-224"
 
 DEPTH = 2
+"""Gemma and SigLIP layers by default; `--depth 0` runs LeRobot's full-depth default variants."""
 DTYPES = ("float32", "bfloat16")
 SPEC = {
     "camera": [240, 320],
@@ -252,14 +255,14 @@ def write_keys(target: Path) -> None:
     target.write_text(json.dumps(keys, indent=0))
 
 
-def reduce_depth(modeling_pi0) -> None:
-    """LeRobot's Pi0 with `DEPTH` Gemma layers (PaliGemma and expert) and `DEPTH` SigLIP layers."""
+def reduce_depth(modeling_pi0, depth: int) -> None:
+    """LeRobot's Pi0 with `depth` Gemma layers (PaliGemma and expert) and `depth` SigLIP layers."""
     gemma_config = modeling_pi0.get_gemma_config
     configs = modeling_pi0.CONFIG_MAPPING
 
     def reduced_gemma(variant: str):
         config = gemma_config(variant)
-        config.depth = DEPTH
+        config.depth = depth
         return config
 
     class ReducedConfigs:
@@ -269,7 +272,7 @@ def reduce_depth(modeling_pi0) -> None:
 
             def paligemma_config(**kwargs):
                 config = configs["paligemma"](**kwargs)
-                config.vision_config.num_hidden_layers = DEPTH
+                config.vision_config.num_hidden_layers = depth
                 return config
 
             return paligemma_config
@@ -278,7 +281,7 @@ def reduce_depth(modeling_pi0) -> None:
     modeling_pi0.CONFIG_MAPPING = ReducedConfigs()
 
 
-def register_reduced_variants() -> None:
+def register_reduced_variants(depth: int) -> None:
     """The native side of `reduce_depth`: the same sizes under the names the saved config uses."""
     from dataclasses import replace
 
@@ -288,14 +291,14 @@ def register_reduced_variants() -> None:
     for name in ("gemma_2b", "gemma_300m"):
         variant = VARIANTS[name]
         register_variant(
-            f"{name}_depth{DEPTH}",
+            f"{name}_depth{depth}",
             replace(
-                variant, gemma=replace(variant.gemma, depth=DEPTH), vision=replace(variant.vision, num_layers=DEPTH)
+                variant, gemma=replace(variant.gemma, depth=depth), vision=replace(variant.vision, num_layers=depth)
             ),
         )
 
 
-def reference(work: Path, dtype: str) -> None:
+def reference(work: Path, dtype: str, depth: int) -> None:
     """Inside the LeRobot venv with the patched transformers: build, save and run LeRobot's Pi0."""
     import torch
     from lerobot.configs.types import FeatureType, PolicyFeature, RTCAttentionSchedule
@@ -313,7 +316,8 @@ def reference(work: Path, dtype: str) -> None:
             return AutoTokenizer.from_pretrained(str(STANDIN_TOKENIZER), local_files_only=True)
 
     tokenizer_processor.AutoTokenizer = StandinTokenizer
-    reduce_depth(modeling_pi0)
+    if depth:
+        reduce_depth(modeling_pi0, depth)
     spec = SPEC
     torch.manual_seed(spec["seed"])
     height, width = spec["camera"]
@@ -342,10 +346,11 @@ def reference(work: Path, dtype: str) -> None:
     policy.save_pretrained(checkpoint)
     preprocessor.save_pretrained(checkpoint)
     postprocessor.save_pretrained(checkpoint)
-    saved = json.loads((checkpoint / "config.json").read_text())
-    for option in ("paligemma_variant", "action_expert_variant"):
-        saved[option] = f"{saved[option]}_depth{DEPTH}"
-    (checkpoint / "config.json").write_text(json.dumps(saved, indent=4))
+    if depth:
+        saved = json.loads((checkpoint / "config.json").read_text())
+        for option in ("paligemma_variant", "action_expert_variant"):
+            saved[option] = f"{saved[option]}_depth{depth}"
+        (checkpoint / "config.json").write_text(json.dumps(saved, indent=4))
 
     inputs = make_inputs(spec)
     image = torch.from_numpy(inputs["observation.images.front"]).float().div(255).permute(2, 0, 1)
@@ -393,12 +398,13 @@ def reference(work: Path, dtype: str) -> None:
     )
 
 
-def native(work: Path, dtype: str) -> dict[str, float]:
+def native(work: Path, dtype: str, depth: int) -> dict[str, float]:
     import torch
 
     from lerobot_ros_policy.runtimes import PrefixGuidance, load_runtime
 
-    register_reduced_variants()
+    if depth:
+        register_reduced_variants(depth)
     spec = SPEC
     inputs = make_inputs(spec)
     ref = np.load(work / "reference.npz")
@@ -445,11 +451,15 @@ def main() -> None:
     ref = sub.add_parser("reference", help="(internal) the LeRobot side, in the reference venv")
     ref.add_argument("work", type=Path)
     ref.add_argument("dtype", choices=DTYPES)
+    ref.add_argument("depth", type=int)
     run = sub.add_parser("run", help="reference then native; print the figures")
     run.add_argument("--work", type=Path, default=Path("/tmp/pi0_parity"))
     run.add_argument("--transformers", type=Path, default=Path("/work/pi0-transformers"))
     run.add_argument(
         "--dtype", choices=DTYPES, default="float32", help="LeRobot's `dtype` (bfloat16: its GPU precision, on CPU)"
+    )
+    run.add_argument(
+        "--depth", type=int, default=DEPTH, help="Gemma and SigLIP layers; 0 = the full-depth defaults (≈ 15 GB RAM)"
     )
     run.add_argument("--keep-reference", action="store_true", help="reuse an existing reference run in --work")
     args = parser.parse_args()
@@ -458,16 +468,18 @@ def main() -> None:
     elif args.command == "keys":
         write_keys(args.target)
     elif args.command == "reference":
-        reference(args.work, args.dtype)
+        reference(args.work, args.dtype, args.depth)
     else:
         args.work.mkdir(parents=True, exist_ok=True)
         if not (args.keep_reference and (args.work / "reference.npz").is_file()):
             env = {**os.environ, "PYTHONPATH": str(args.transformers), "OMP_NUM_THREADS": "2"}
             subprocess.run(
-                [str(REFERENCE_PYTHON), __file__, "reference", str(args.work), args.dtype], check=True, env=env
+                [str(REFERENCE_PYTHON), __file__, "reference", str(args.work), args.dtype, str(args.depth)],
+                check=True,
+                env=env,
             )
-        figures = native(args.work, args.dtype)
-        print(json.dumps({"spec": SPEC, "dtype": args.dtype, **figures}, indent=2))
+        figures = native(args.work, args.dtype, args.depth)
+        print(json.dumps({"spec": SPEC, "dtype": args.dtype, "depth": args.depth or "full", **figures}, indent=2))
 
 
 if __name__ == "__main__":
