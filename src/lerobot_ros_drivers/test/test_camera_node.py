@@ -212,7 +212,8 @@ class UnpluggableCamera:
         self.reads += 1
         if self.reads == 6:
             raise CameraError("camera device test: no frame (unplugged?)")
-        return Capture(np.full((2, 2, 3), self.reads, np.uint8), frame_number=self.reads + (3 if self.reads > 8 else 0))
+        pixels = np.full((2, 2, 3), self.reads % 256, np.uint8)
+        return Capture(pixels, frame_number=self.reads + (3 if self.reads > 8 else 0))
 
     def close(self) -> None:
         pass

@@ -103,6 +103,16 @@ def camera_spec(name: str, height: int, width: int) -> NodeSpec:
     )
 
 
+def start_camera_and_policy(ros_graph, checkpoint: Path, contract: Path, services: list[str] | None = None):
+    """A 128×96 sim camera and the policy node; the test publishes the joint states."""
+    return ros_graph(
+        [camera_spec("front", 96, 128), policy_spec(checkpoint, contract, max_observation_age=0.5)],
+        topics=["policy/status", "cameras/front/image_raw"],
+        services=services or [],
+        timeout=120,
+    )
+
+
 class JointStatePublisher:
     """Publishes a fixed SO-101 pose on follower/joint_states at 100 Hz from the probe."""
 
@@ -132,11 +142,8 @@ def test_policy_node_publishes_timed_chunks_and_obeys_services(checkpoint, tmp_p
     statuses = ros_probe.collect("policy/status", PolicyStatus)
     joints = JointStatePublisher(ros_probe)
     try:
-        graph = ros_graph(
-            [camera_spec("front", 96, 128), policy_spec(checkpoint, contract, max_observation_age=0.5)],
-            topics=["policy/status", "cameras/front/image_raw"],
-            services=["/policy/pause", "/policy/resume", "/policy/reset"],
-            timeout=120,
+        graph = start_camera_and_policy(
+            ros_graph, checkpoint, contract, services=["/policy/pause", "/policy/resume", "/policy/reset"]
         )
         ros_probe.wait_until(lambda: len(chunks) >= 4, timeout=90, message="fewer than 4 chunks:\n" + graph.describe())
 
@@ -210,11 +217,7 @@ def test_policy_node_holds_until_a_controller_listens(checkpoint, tmp_path, ros_
     statuses = ros_probe.collect("policy/status", PolicyStatus)
     joints = JointStatePublisher(ros_probe)
     try:
-        graph = ros_graph(
-            [camera_spec("front", 96, 128), policy_spec(checkpoint, contract, max_observation_age=0.5)],
-            topics=["policy/status", "cameras/front/image_raw"],
-            timeout=120,
-        )
+        graph = start_camera_and_policy(ros_graph, checkpoint, contract)
         ros_probe.wait_until(
             lambda: statuses and "no subscriber on /follower/joint_trajectory" in statuses[-1].message,
             timeout=60,

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
 
 from lerobot_ros_bringup.graph.description import NodeSpec
 from lerobot_ros_msgs.msg import ActionChunk, PolicyStatus
@@ -67,6 +68,7 @@ def test_policy_node_runs_a_remote_policy_and_rides_out_a_server_restart(tmp_pat
     chunks = ros_probe.collect("policy/action_chunk", ActionChunk)
     statuses = ros_probe.collect("policy/status", PolicyStatus)
     diagnostics = ros_probe.collect("/diagnostics", DiagnosticArray)
+    ros_probe.collect("follower/joint_trajectory", JointTrajectory)  # stands in for the controller
     publisher = ros_probe.publisher("follower/joint_states", JointState)
     stop = threading.Event()
 
