@@ -7,7 +7,9 @@
    Target: < 10 ms on loopback.
 2. Throughput of one server with 1, 4 and 8 clients (threads, one session each) on a small ACT,
    against the same model called back to back in this process.
-3. LeRobot 0.4.4's gRPC policy_server / robot_client, when the reference venv has grpc.
+3. LeRobot 0.4.4's gRPC policy_server (its own `PolicyServer` behind LeRobot's `serve()` set-up) and
+   robot_client calls (pickle, `send_bytes_in_chunks`, `SendObservations`, `GetActions`) on the same
+   checkpoint and cameras, in the reference venv: round trip minus its model time, the same figure.
 
 Run: python benchmarks/remote_inference.py [--requests 40] [--seconds 15]
 """
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -63,7 +67,8 @@ def connect(port: int, local, encoding: str) -> RemoteRuntime:
     return RemoteRuntime("act", config, features, support.ACTION_NAMES)
 
 
-def round_trip(directory: Path, requests: int) -> None:
+def round_trip(directory: Path, requests: int) -> Path:
+    """Section 1; returns the checkpoint, which section 3 serves with LeRobot's server."""
     cameras = {"front": (480, 640), "wrist": (480, 640)}
     checkpoint = support.make_checkpoint(directory / "vga", cameras, chunk_size=100)
     inputs = support.observations(8, cameras, seed=1)
@@ -105,6 +110,7 @@ def round_trip(directory: Path, requests: int) -> None:
             print(f"       of which server decode       {percentiles(decodes)}")
     finally:
         server.stop()
+    return checkpoint
 
 
 def throughput(directory: Path, seconds: float) -> None:
@@ -160,23 +166,94 @@ def throughput(directory: Path, seconds: float) -> None:
         server.stop()
 
 
-def lerobot_grpc() -> None:
-    print("\n3. LeRobot 0.4.4 gRPC policy_server / robot_client")
+LEROBOT_GRPC = r"""
+import json, pickle, socket, sys, time
+from concurrent import futures
+
+import grpc
+import numpy as np
+from lerobot.async_inference.configs import PolicyServerConfig
+from lerobot.async_inference.helpers import RemotePolicyConfig, TimedObservation
+from lerobot.async_inference.policy_server import PolicyServer
+from lerobot.datasets.utils import hw_to_dataset_features
+from lerobot.transport import services_pb2, services_pb2_grpc
+from lerobot.transport.utils import grpc_channel_options, send_bytes_in_chunks
+
+checkpoint, requests, cameras, names = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
+with socket.socket() as probe:
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+# LeRobot's serve(), with the model time of each request recorded: overhead = round trip - model.
+policy_server = PolicyServer(PolicyServerConfig(host="127.0.0.1", port=port, fps=30, inference_latency=0.0))
+model_times = []
+predict = policy_server._predict_action_chunk
+def timed_predict(observation):
+    started = time.perf_counter()
+    result = predict(observation)
+    model_times.append(time.perf_counter() - started)
+    return result
+policy_server._predict_action_chunk = timed_predict
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+services_pb2_grpc.add_AsyncInferenceServicer_to_server(policy_server, server)
+server.add_insecure_port(f"127.0.0.1:{port}")
+server.start()
+
+# LeRobot's robot_client, its calls one after the other (it sends from its control loop and
+# receives in a thread; here one observation, then its chunk).
+channel = grpc.insecure_channel(f"127.0.0.1:{port}", grpc_channel_options())
+stub = services_pb2_grpc.AsyncInferenceStub(channel)
+stub.Ready(services_pb2.Empty())
+hardware = {name: float for name in names} | {camera: (h, w, 3) for camera, (h, w) in cameras.items()}
+features = hw_to_dataset_features(hardware, "observation", use_video=False)
+instructions = RemotePolicyConfig("act", checkpoint, features, actions_per_chunk=100, device="cpu")
+stub.SendPolicyInstructions(services_pb2.PolicySetup(data=pickle.dumps(instructions)))
+rng = np.random.default_rng(1)
+observations = []
+for _ in range(8):
+    raw = {name: float(v) for name, v in zip(names, rng.normal(0, 20, len(names)))}
+    raw |= {camera: rng.integers(0, 256, (h, w, 3), np.uint8) for camera, (h, w) in cameras.items()}
+    observations.append(raw | {"task": ""})
+round_trips, sizes, serialize = [], [], []
+for index in range(requests + 3):
+    started = time.perf_counter()
+    observation = TimedObservation(time.time(), index, observations[index % len(observations)], must_go=True)
+    data = pickle.dumps(observation)
+    serialize.append(time.perf_counter() - started)
+    stub.SendObservations(send_bytes_in_chunks(data, services_pb2.Observation, silent=True))
+    reply = stub.GetActions(services_pb2.Empty())
+    actions = pickle.loads(reply.data)
+    round_trips.append(time.perf_counter() - started)
+    sizes.append(len(data))
+    assert len(actions) == 100, len(actions)
+server.stop(0)
+figures = {"rtt": round_trips[3:], "model": model_times[3:], "serialize": serialize[3:], "bytes": sizes[-1]}
+print("RESULT", json.dumps(figures))
+"""
+
+
+def lerobot_grpc(checkpoint: Path, requests: int) -> None:
+    print("\n3. LeRobot 0.4.4 gRPC policy_server / robot_client calls, same checkpoint and cameras, loopback")
     python = ROOT / ".venv-lerobot" / "bin" / "python"
     if not python.exists():
-        print("   not run: no reference venv (.venv-lerobot)")
+        print("   not run: no reference venv (.venv-lerobot; scripts/setup.sh --with-reference)")
         return
-    probe = subprocess.run(
-        [str(python), "-c", "import grpc, lerobot.async_inference.policy_server"],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if probe.returncode != 0:
-        reason = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else f"exit {probe.returncode}"
-        print(f"   not run: the reference venv cannot import it ({reason})")
+    cameras = {"front": [480, 640], "wrist": [480, 640]}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AMENT", "COLCON", "VIRTUAL_ENV"))}
+    command = [str(python), "-c", LEROBOT_GRPC, str(checkpoint), str(requests)]
+    command += [json.dumps(cameras), json.dumps(support.ACTION_NAMES)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=3600)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    if result.returncode != 0 or not lines:
+        reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit {result.returncode}"
+        print(f"   not run: {reason} (the reference venv needs lerobot[async]: scripts/setup.sh --with-reference)")
         return
-    print("   the reference venv has grpc: compare by hand (python -m lerobot.async_inference.policy_server)")
+    figures = json.loads(lines[-1].removeprefix("RESULT "))
+    overheads = [rtt - model for rtt, model in zip(figures["rtt"], figures["model"], strict=True)]
+    print(f"   pickled observations over gRPC ({figures['bytes'] / 1e6:5.2f} MB/request):")
+    print(f"     server model time (its _predict_action_chunk) {percentiles(figures['model'])}")
+    print(f"     round trip                     {percentiles(figures['rtt'])}")
+    print(f"     overhead (round trip - model)  {percentiles(overheads)}")
+    print(f"       of which client pickle       {percentiles(figures['serialize'])}")
 
 
 def main() -> None:
@@ -186,9 +263,9 @@ def main() -> None:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server process on `timeout`/kill too
     with tempfile.TemporaryDirectory(prefix="remote_bench_") as directory:
-        round_trip(Path(directory), args.requests)
+        checkpoint = round_trip(Path(directory), args.requests)
         throughput(Path(directory), args.seconds)
-    lerobot_grpc()
+        lerobot_grpc(checkpoint, args.requests)
 
 
 if __name__ == "__main__":
