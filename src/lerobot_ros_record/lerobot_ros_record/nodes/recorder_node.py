@@ -77,7 +77,13 @@ class RecorderConfig:
     reset_time_s: float = param(10.0, "automatic mode: reset period between episodes (s)", min=0.0, max=86400.0)
     exit_when_done: bool = param(False, "automatic mode: exit (code 0) once the dataset is finalized, ending the graph")
     optional_wait_s: float = param(2.0, "wait for optional topics before creating the dataset (s)", min=0.0, max=60.0)
-    deadline_s: float = param(0.5, "a frame waits at most this long for a late stream (s)", min=0.01, max=10.0)
+    deadline_s: float = param(
+        2.0,
+        "a frame waits at most this long for a late stream (s); a loaded recorder's image path lags its joint "
+        "streams by more than 0.5 s, and a frame decided without them ends the episode (past_limit: split)",
+        min=0.01,
+        max=10.0,
+    )
     queue_depth: int = param(100, "subscription queue depth", min=1, max=10000)
     status_period_s: float = param(0.5, "status and feedback period (s)", min=0.05, max=10.0)
     push_to_hub: bool = param(False, "push the dataset to the Hugging Face Hub on finalize")
