@@ -241,7 +241,10 @@ def lerobot_grpc(checkpoint: Path, requests: int) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AMENT", "COLCON", "VIRTUAL_ENV"))}
     command = [str(python), "-c", LEROBOT_GRPC, str(checkpoint), str(requests)]
     command += [json.dumps(cameras), json.dumps(support.ACTION_NAMES)]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=3600)
+    # cwd: LeRobot's server logs into ./logs of its working directory.
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=env, check=False, timeout=3600, cwd=checkpoint.parent
+    )
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     if result.returncode != 0 or not lines:
         reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit {result.returncode}"
