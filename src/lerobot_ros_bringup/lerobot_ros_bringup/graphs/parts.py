@@ -53,6 +53,20 @@ LEADER_ARGUMENTS = (
 )
 
 
+def numbers(arguments: Mapping[str, str], kinds: Mapping[str, type[int] | type[float]]) -> dict[str, int | float]:
+    """The arguments named in `kinds` parsed as int or float; GraphError names the one that is not."""
+    values: dict[str, int | float] = {}
+    for name, kind in kinds.items():
+        try:
+            values[name] = kind(arguments[name])
+        except ValueError:
+            expected = "an integer" if kind is int else "a number"
+            raise GraphError(
+                f"{', '.join(kinds)} must be numbers ('{name}' is {arguments[name]!r}, not {expected})"
+            ) from None
+    return values
+
+
 def robot_config(arguments: Mapping[str, str]) -> dict[str, Any]:
     path = (
         Path(arguments["robot_config"])

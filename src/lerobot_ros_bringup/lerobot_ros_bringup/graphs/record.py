@@ -47,11 +47,7 @@ def recorder_node(arguments: Mapping[str, str], root_argument: str = "root") -> 
     if not root:
         raise GraphError(f"pass {root_argument}:=DIR, the dataset directory")
     contract = arguments["contract"] or str(default_contract())
-    try:
-        num_episodes = int(arguments["num_episodes"])
-        episode_time, reset_time = float(arguments["episode_time_s"]), float(arguments["reset_time_s"])
-    except ValueError as error:
-        raise GraphError(f"num_episodes, episode_time_s and reset_time_s must be numbers: {error}") from None
+    timing = parts.numbers(arguments, {"num_episodes": int, "episode_time_s": float, "reset_time_s": float})
     return NodeSpec(
         RECORD,
         "recorder_node",
@@ -62,12 +58,10 @@ def recorder_node(arguments: Mapping[str, str], root_argument: str = "root") -> 
                 "root": str(Path(root).expanduser()),
                 "repo_id": arguments["repo_id"],
                 "task": arguments["task"],
-                "num_episodes": num_episodes,
-                "episode_time_s": episode_time,
-                "reset_time_s": reset_time,
+                **timing,
                 "video_codec": arguments["video_codec"],
                 "push_to_hub": arguments["push_to_hub"] == "true",
-                "exit_when_done": arguments["exit_when_done"] == "true" and num_episodes > 0,
+                "exit_when_done": arguments["exit_when_done"] == "true" and timing["num_episodes"] > 0,
             }
         ],
     )

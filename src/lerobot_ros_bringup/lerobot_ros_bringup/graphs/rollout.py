@@ -68,20 +68,20 @@ def _contract(arguments: Mapping[str, str]) -> str:
     return str(stored) if stored.is_file() else str(default_contract())
 
 
-def _number(arguments: Mapping[str, str], name: str, kind: type[int] | type[float]) -> int | float:
-    try:
-        return kind(arguments[name])
-    except ValueError:
-        raise GraphError(
-            f"argument '{name}' must be {'an integer' if kind is int else 'a number'}, got {arguments[name]!r}"
-        ) from None
-
-
 def rollout_graph_nodes(arguments: Mapping[str, str]) -> list[NodeSpec]:
     config = parts.robot_config(arguments)
     contract = _contract(arguments)
     if arguments["runtime"] == "remote" and not arguments["remote_config"]:
         raise GraphError("runtime:=remote needs remote_config:=FILE, the client YAML (docs/remote-inference.md)")
+    numeric = parts.numbers(
+        arguments,
+        {
+            "cpu_threads": int,
+            "rtc_execution_horizon": int,
+            "rtc_max_guidance_weight": float,
+            "rtc_delay_margin": int,
+        },
+    )
     policy = NodeSpec(
         "lerobot_ros_policy",
         "policy_node",
@@ -94,12 +94,9 @@ def rollout_graph_nodes(arguments: Mapping[str, str]) -> list[NodeSpec]:
                 "runtime": arguments["runtime"],
                 "remote_config": arguments["remote_config"],
                 "runtime_accel": arguments["runtime_accel"],
-                "cpu_threads": _number(arguments, "cpu_threads", int),
                 "rtc": arguments["rtc"],
                 "rtc_schedule": arguments["rtc_schedule"],
-                "rtc_execution_horizon": _number(arguments, "rtc_execution_horizon", int),
-                "rtc_max_guidance_weight": _number(arguments, "rtc_max_guidance_weight", float),
-                "rtc_delay_margin": _number(arguments, "rtc_delay_margin", int),
+                **numeric,
                 "output_mode": arguments["output_mode"],
                 "trajectory_topic": arguments["trajectory_topic"],
                 "temporal_ensembling": arguments["temporal_ensembling"] == "true",
