@@ -128,12 +128,13 @@ def stamp_ns(stamp) -> int:
     return stamp.sec * 10**9 + stamp.nanosec
 
 
-def boundary_jumps(trajectories) -> list[float]:
-    """Per replacement of a running chunk trajectory: max |new first point − old one at that time| (rad).
+def boundary_points(trajectories) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per replacement of a running chunk trajectory: (where the old one was at the new start, the new
+    first point), joint positions.
 
     Holds (one-point trajectories) and the chunk after them (nothing to continue) are left out.
     """
-    jumps = []
+    pairs = []
     for old, new in itertools.pairwise(trajectories):
         if len(old.points) < 2 or len(new.points) < 2:
             continue
@@ -143,5 +144,10 @@ def boundary_jumps(trajectories) -> list[float]:
             continue  # the old plan had run out: not a splice
         positions = np.array([p.positions for p in old.points])
         heading = np.array([np.interp(start, times, positions[:, j]) for j in range(positions.shape[1])])
-        jumps.append(float(np.abs(np.array(new.points[0].positions) - heading).max()))
-    return jumps
+        pairs.append((heading, np.array(new.points[0].positions)))
+    return pairs
+
+
+def boundary_jumps(trajectories) -> list[float]:
+    """Per chunk boundary (`boundary_points`): max |new first point − old one at that time| (rad)."""
+    return [float(np.abs(first - heading).max()) for heading, first in boundary_points(trajectories)]

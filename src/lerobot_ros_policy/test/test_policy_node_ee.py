@@ -194,19 +194,10 @@ def test_ee_policy_holds_at_unreachable_targets_and_reports_them(tmp_path, ros_g
 
 def tool_boundary_jumps(kinematics: ArmKinematics, trajectories: list[JointTrajectory]) -> list[float]:
     """`boundary_jumps` in tool space: |tool position of the new first point − of the old heading| (m)."""
-    jumps = []
-    for old, new in itertools.pairwise(trajectories):
-        if len(old.points) < 2 or len(new.points) < 2:
-            continue
-        start = support.stamp_ns(new.header.stamp)
-        times = support.stamp_ns(old.header.stamp) + np.array([support.stamp_ns(p.time_from_start) for p in old.points])
-        if not times[0] <= start <= times[-1]:
-            continue
-        positions = np.array([p.positions for p in old.points])
-        index = int(np.argmin(np.abs(times - start)))  # the old plan's point at the new start (same step grid)
-        heading = kinematics.forward(positions[index, :5])[:3, 3]
-        jumps.append(float(np.linalg.norm(kinematics.forward(new.points[0].positions[:5])[:3, 3] - heading)))
-    return jumps
+    return [
+        float(np.linalg.norm(kinematics.forward(first[:5])[:3, 3] - kinematics.forward(heading[:5])[:3, 3]))
+        for heading, first in support.boundary_points(trajectories)
+    ]
 
 
 @pytest.mark.slow
