@@ -51,7 +51,12 @@ def test_nodes_exchange_custom_messages_with_parameters_and_remappings(fake_over
     assert msg.task == "pick the cube (relayed)"  # talker's dict parameter + relay's YAML file parameter
     assert msg.episode_index == 7
     assert msg.event == EpisodeEvent.END
-    assert "/arm/talker" in ros_probe.node.get_fully_qualified_node_names()
+    # A node's name travels on its own discovery topic, which may reach the probe after its data did.
+    ros_probe.wait_until(
+        lambda: "/arm/talker" in ros_probe.node.get_fully_qualified_node_names(),
+        timeout=30,
+        message=f"/arm/talker not in the graph: {ros_probe.node.get_fully_qualified_node_names()}",
+    )
 
 
 def test_command_line_matches_launch_ros_conventions(fake_overlay, tmp_path):
