@@ -97,6 +97,27 @@ def test_targets_are_clipped_to_the_workspace_and_step_limited():
     np.testing.assert_allclose(clipped.target[:3], [0.3, 0.0, 0.2])
 
 
+def test_a_sequence_over_a_commanded_path_takes_over_from_it_in_one_bounded_step(solver):
+    """Wherever an executor splices the new solution into the commanded path, the tool moves at most
+    one `max_step` there; where the targets are the path's own tool poses, IK gives the path back."""
+    t = np.linspace(0.0, 1.0, 12)[:, None]
+    path = np.array([0.3, -0.4, 0.5, 0.3, 0.4]) * t + np.array([0.0, 0.1, -0.1, 0.2, 0.0])
+    tool = np.array([solver.forward(q) for q in path])
+    again, _ = solver.solve_sequence(tool, path)
+    np.testing.assert_allclose(again, path, atol=2e-3)  # radians: an RTC-guided chunk continues the joints too
+    far = tool.copy()
+    far[:, :3] += [0.0, 0.12, 0.0]  # a chunk that disagrees with the path by 12 cm
+    joints, solved = solver.solve_sequence(far, path)
+    for splice in range(1, len(path)):
+        step = np.linalg.norm(solver.forward(joints[splice])[:3] - tool[splice - 1, :3])
+        assert step <= solver.limits.max_step + solver.limits.tolerance, (splice, step)
+        assert solved[splice].step_limited
+    beyond, _ = solver.solve_sequence(np.repeat(far[-1:], 20, axis=0), path[:1])  # one row: chained from the arm
+    reached = np.array([solver.forward(q)[:3] for q in [path[0], *beyond]])
+    assert np.linalg.norm(np.diff(reached, axis=0), axis=1).max() <= solver.limits.max_step + solver.limits.tolerance
+    np.testing.assert_allclose(reached[-1], far[-1, :3], atol=solver.limits.tolerance)
+
+
 def test_unreachable_target_is_an_error_naming_it():
     solver = EndEffectorSolver(ArmKinematics(SO101_URDF, ARM), EndEffectorLimits(max_step=1.0))
     seed = np.zeros(5)

@@ -58,7 +58,7 @@ def test_ee_chunk_round_trips_to_the_joints_it_came_from(contract):
     assert actions.joints == tuple(JOINTS) and actions.dim == 7
     t = np.linspace(0, 1, 20)[:, None]
     path = np.array([0.1, -0.3, 0.4, 0.2, 0.1, 0.5]) * t + np.array([0.0, 0.1, -0.1, 0.3, 0.0, 0.2])
-    joints = actions.to_ros(ee_chunk(contract, path), seed=path[0])
+    joints = actions.to_ros(ee_chunk(contract, path), commanded=path[0])
     reached = np.array([actions.solver.forward(q[:5]) for q in joints])
     target = ee_chunk(contract, path)[:, :6]
     np.testing.assert_allclose(reached[:, :3], target[:, :3], atol=2e-3)
@@ -74,7 +74,7 @@ def test_rtc_prefix_of_an_ee_checkpoint_is_the_queued_tool_path_in_ee_units(cont
     t = np.linspace(0, 1, 20)[:, None]
     path = np.array([0.1, -0.3, 0.4, 0.2, 0.1, 0.5]) * t + np.array([0.0, 0.1, -0.1, 0.3, 0.0, 0.2])
     chunk = ee_chunk(contract, path)
-    queued = actions.to_ros(chunk, seed=path[0])
+    queued = actions.to_ros(chunk, commanded=path[0])
     guidance = RtcConfig(execution_horizon=10).guidance(queued[5:], 3, 50, actions.to_dataset)
     assert guidance.prefix.shape == (15, 7) and guidance.delay == 3
     np.testing.assert_allclose(guidance.prefix[:, :3], chunk[5:, :3], atol=2e-3)  # metres: within the IK miss
@@ -91,7 +91,7 @@ def test_ee_chunk_is_bounded_per_step_and_clipped_to_the_workspace(contract):
     seed = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.3])
     goal = ee_chunk(contract, np.array([[0.0, 0.3, -0.2, 0.4, 0.0, 0.3]]))[0]
     goal[0] += 1.0  # 1 m further out: clipped to x = 0.4
-    joints = actions.to_ros(np.repeat(goal[None], 30, axis=0), seed=seed)
+    joints = actions.to_ros(np.repeat(goal[None], 30, axis=0), commanded=seed)
     tool = np.array([actions.solver.forward(q[:5])[:3] for q in [seed, *joints]])
     steps = np.linalg.norm(np.diff(tool, axis=0), axis=1)
     miss = actions.counters.max_error_m
@@ -106,7 +106,7 @@ def test_unreachable_target_rejects_the_chunk_and_the_executor_holds_without_a_j
     dt = executor.dt_ns
     path = np.linspace([0.0, 0.0, 0.0, 0.0, 0.0, 0.3], [0.2, -0.2, 0.2, 0.1, 0.0, 0.3], 30)
     request = executor.make_request(0)
-    planned = executor.accept_chunk(request, actions.to_ros(ee_chunk(contract, path), seed=path[0]), 0.01, dt // 2)
+    planned = executor.accept_chunk(request, actions.to_ros(ee_chunk(contract, path), commanded=path[0]), 0.01, dt // 2)
     assert planned.trajectory.positions.shape == (29, 6)
     bad = ee_chunk(contract, path)
     bad[10, :3] = [0.0, 0.0, 0.01]  # inside the robot's base
@@ -114,14 +114,14 @@ def test_unreachable_target_rejects_the_chunk_and_the_executor_holds_without_a_j
     executor.tick(2 * dt + 1)
     heading = executor.queue.action_at(3).copy()
     with pytest.raises(UnreachableTargetError, match=r"action 10 of 30: EE target .* out of reach") as error:
-        actions.to_ros(bad, seed=executor.queue.action_at(request.step))
+        actions.to_ros(bad, commanded=executor.queue.action_at(request.step))
     hold = executor.hold(f"inference failed: {error.value}", 2 * dt + 2)
     np.testing.assert_array_equal(hold.trajectory.positions[0], heading)
     assert executor.state == "holding" and "out of reach" in executor.message
     diagnostics = actions.counters.as_diagnostics()
     assert diagnostics["ee_unreachable_chunks"] == 1 and "action 10 of 30" in diagnostics["ee_last_unreachable"]
     with pytest.raises(UnreachableTargetError, match="no joint positions to seed IK"):
-        actions.to_ros(bad, seed=None)
+        actions.to_ros(bad, commanded=None)
 
 
 def test_checkpoint_with_ee_actions_and_ee_observations_matches_the_contract(contract):

@@ -35,6 +35,7 @@ MAX_STEP = 0.004
 TOLERANCE = 0.02
 WORKSPACE = ([0.05, -0.3, 0.02], [0.42, 0.3, 0.4])
 EE_JUMP_THRESHOLD = 0.005  # m: a chunk boundary the tool cannot feel; random chunks differ by centimetres
+EE_RTC_JOINT_JUMP_THRESHOLD = 0.1  # rad: IK from the queued joints continues them (0.003–0.05 rad seen)
 
 
 def contract_dict() -> dict:
@@ -204,11 +205,13 @@ def tool_boundary_jumps(kinematics: ArmKinematics, trajectories: list[JointTraje
 @pytest.mark.parametrize("rtc", ["on", "off"])
 def test_ee_smolvla_with_rtc_continues_the_queued_tool_path(rtc, tmp_path, ros_graph, ros_probe):
     """RTC on an EE checkpoint: the prefix is the queued joints' tool path (FK) in EE units, so each
-    new chunk starts where the tool is heading; the same random SmolVLA without RTC jumps."""
+    new chunk starts where the tool is heading, and IK from the queued joints continues them; the
+    same random SmolVLA without RTC jumps, but no farther than the max EE step allows."""
+    max_step = 0.05
     seen = start_policy(
         tmp_path, ros_graph, ros_probe, policy="smolvla", action_spread=15.0, rtc=rtc, fps=10.0,
         rtc_delay_margin=3, injected_latency=0.3, max_chunk_age=5.0,
-        ee_max_step=0.05, ee_workspace_min=[-1.0, -1.0, -1.0], ee_workspace_max=[1.0] * 3,
+        ee_max_step=max_step, ee_workspace_min=[-1.0, -1.0, -1.0], ee_workspace_max=[1.0] * 3,
     )  # fmt: skip
     trajectories, graph = seen["trajectories"], seen["graph"]
     kinematics = ArmKinematics(SO101_URDF, ARM)
@@ -220,14 +223,18 @@ def test_ee_smolvla_with_rtc_continues_the_queued_tool_path(rtc, tmp_path, ros_g
     graph.check_alive()
     published = list(trajectories)
     jumps = tool_boundary_jumps(kinematics, published)
+    joint_jumps = support.boundary_jumps(published)
     delays = [c.delay_steps for c in seen["chunks"]]
     report = (
         f"rtc {rtc}: tool boundary jumps {np.round(np.array(jumps) * 1e3, 2).tolist()} mm, joint boundary jumps "
-        f"{np.round(support.boundary_jumps(published), 4).tolist()} rad, delay steps {delays}"
+        f"{np.round(joint_jumps, 4).tolist()} rad, delay steps {delays}"
     )
     print(report)
     assert min(delays) >= 3, report
+    # The new first point is one max step from the command before the splice; the old plan was at most one step on.
+    assert max(jumps) <= 2 * max_step + TOLERANCE, report
     if rtc == "on":
         assert max(jumps) <= EE_JUMP_THRESHOLD, report
+        assert max(joint_jumps) <= EE_RTC_JOINT_JUMP_THRESHOLD, report
     else:
         assert max(jumps) > EE_JUMP_THRESHOLD, report

@@ -157,15 +157,26 @@ class EndEffectorSolver:
             )
         return SolvedTarget(joints, bounded, clipped, step_limited, error)
 
-    def solve_sequence(self, targets: np.ndarray, seed: Sequence[float]) -> tuple[np.ndarray, list[SolvedTarget]]:
-        """Joints for consecutive targets, each seeded with (and stepping from) the previous solution.
+    def solve_sequence(
+        self, targets: np.ndarray, commanded: np.ndarray | Sequence[float]
+    ) -> tuple[np.ndarray, list[SolvedTarget]]:
+        """Joints for consecutive targets.
+
+        `commanded`: the joints the arm is already commanded to at the targets' first steps
+        (`[k, joints]`, k ≥ 1; one row: where the arm is). A target inside that path is solved from
+        the command before it, so wherever the sequence takes over from the path, its first command
+        is one bounded step (`max_step`, `max_rotation_step`) from the last one executed. Later
+        targets are seeded with, and step from, the previous solution.
 
         Raises UnreachableTargetError naming the first unreachable target: nothing of the sequence is executed.
         """
-        joints = np.asarray(seed, dtype=np.float64)
+        path = np.atleast_2d(np.asarray(commanded, dtype=np.float64))
+        joints = path[0]
         previous: np.ndarray | None = None
         rows, solved = [], []
         for index, target in enumerate(np.asarray(targets, dtype=np.float64)):
+            if 0 < index < len(path):
+                joints, previous = path[index - 1], None
             try:
                 result = self.solve(target, joints, previous)
             except UnreachableTargetError as error:

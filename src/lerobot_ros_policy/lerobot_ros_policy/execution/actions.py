@@ -42,10 +42,10 @@ class ActionColumns:
     def dim(self) -> int:
         return len(self.joints)
 
-    def to_ros(self, chunk: np.ndarray, seed: np.ndarray | None = None) -> np.ndarray:
+    def to_ros(self, chunk: np.ndarray, commanded: np.ndarray | None = None) -> np.ndarray:
         """`[steps, dim]` LeRobot-unit actions → `[steps, dim]` radians, columns in `joints` order.
 
-        `seed` is for EE actions (`EndEffectorActions`), which need the current joints; joint actions do not.
+        `commanded` is for EE actions (`EndEffectorActions`), which IK from the commanded joints; joint actions do not.
         """
         chunk = np.asarray(chunk, dtype=np.float64)
         if chunk.ndim != 2 or chunk.shape[1] != self.dim:

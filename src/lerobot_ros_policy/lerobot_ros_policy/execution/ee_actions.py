@@ -2,10 +2,12 @@
 
 The contract's `action` feature is an EE feature (`ee:` setting) of a joint-position feature: that
 feature names the arm joints, the gripper joint and the gripper's dataset unit. Each chunk is
-solved target by target, the first seeded with the joints the arm is commanded to at the chunk's
-first step, each next one with the previous solution; targets are clipped to the workspace box and
-moved at most `max_step` metres per step (`EndEffectorSolver`). One unreachable target rejects the
-whole chunk (`UnreachableTargetError`): the executor then holds where the arm is heading.
+solved target by target (`EndEffectorSolver.solve_sequence`): where the chunk overlaps the queued
+joints, each target from the queued command before it, so the step at which the executor splices
+the chunk in is bounded like every other; past the queue, from the previous solution. Targets are
+clipped to the workspace box and moved at most `max_step` metres (and `max_rotation_step` radians)
+per step. One unreachable target rejects the whole chunk (`UnreachableTargetError`): the executor
+then holds where the arm is heading.
 
 For Real-Time Chunking the queued joints go back to EE actions by forward kinematics (`to_dataset`):
 the prefix is the tool path the arm will execute (after workspace clip, step limit and IK), in the
@@ -77,16 +79,20 @@ class EndEffectorActions:
     def dim(self) -> int:
         return len(self.names)
 
-    def to_ros(self, chunk: np.ndarray, seed: np.ndarray | None = None) -> np.ndarray:
-        """`[steps, dim]` EE actions → `[steps, len(joints)]` radians; `seed`: radians in `joints` order."""
+    def to_ros(self, chunk: np.ndarray, commanded: np.ndarray | None = None) -> np.ndarray:
+        """`[steps, dim]` EE actions → `[steps, len(joints)]` radians.
+
+        `commanded`: radians in `joints` order, the queued commands from the chunk's first step on
+        (`[k, len(joints)]`), or one row: where the arm is when nothing is queued.
+        """
         chunk = np.asarray(chunk, dtype=np.float64)
         if chunk.ndim != 2 or chunk.shape[1] != self.dim:
             raise ValueError(f"chunk of shape {list(chunk.shape)}, the EE action feature has {self.dim} columns")
-        if seed is None:
+        if commanded is None or len(commanded) == 0:
             raise UnreachableTargetError("no joint positions to seed IK with yet (no joint state received)")
-        arm_seed = np.asarray(seed, dtype=np.float64)[: len(self.feature.ee.joints)]
+        arm_path = np.atleast_2d(np.asarray(commanded, dtype=np.float64))[:, : len(self.feature.ee.joints)]
         try:
-            arm, solved = self.solver.solve_sequence(chunk[:, :6], arm_seed)
+            arm, solved = self.solver.solve_sequence(chunk[:, :6], arm_path)
         except UnreachableTargetError as error:
             self.counters.unreachable_chunks += 1
             self.counters.last_unreachable = str(error)

@@ -336,13 +336,13 @@ class PolicyNode(Node):
     def _on_joint_state(self, msg: JointState) -> None:
         self._joint_state = dict(zip(msg.name, msg.position, strict=False))
 
-    def _ik_seed(self, step: int) -> np.ndarray | None:
-        """EE actions: the joints commanded for `step` (or the next one), else the arm's latest joint state."""
-        for planned in (self.executor_core.queue.action_at(step), self.executor_core.queue.action_at(step + 1)):
-            if planned is not None:
-                return planned.copy()
+    def _commanded_joints(self, request: InferenceRequest) -> np.ndarray | None:
+        """EE actions: what IK starts from, the queued joints from the request's step on, else the
+        arm's latest joint state (one row); None before any joint state arrived."""
+        if len(request.prefix):
+            return request.prefix
         if all(joint in self._joint_state for joint in self.columns.joints):
-            return np.array([self._joint_state[joint] for joint in self.columns.joints])
+            return np.array([[self._joint_state[joint] for joint in self.columns.joints]])
         return None
 
     def _on_task(self, msg: String) -> None:
@@ -379,8 +379,8 @@ class PolicyNode(Node):
                     f"{guidance.execution_horizon}",
                     throttle_duration_sec=5.0,
                 )
-        seed = self._ik_seed(request.step) if self.ee_actions is not None else None
-        self._in_flight = self.worker.submit(request, (observation, self.task, guidance, seed))
+        commanded = self._commanded_joints(request) if self.ee_actions is not None else None
+        self._in_flight = self.worker.submit(request, (observation, self.task, guidance, commanded))
 
     def _unheard_output(self) -> str | None:
         """Why no chunk should be planned: nothing subscribes to the driver output (or None).
@@ -398,10 +398,10 @@ class PolicyNode(Node):
         self, payload: tuple[dict[str, np.ndarray], str, PrefixGuidance | None, np.ndarray | None]
     ) -> np.ndarray:
         """Worker thread: model forward pass, then LeRobot units → radians in joint order (EE actions: by IK)."""
-        observation, task, guidance, seed = payload
+        observation, task, guidance, commanded = payload
         if self.config.injected_latency:
             time.sleep(self.config.injected_latency)
-        return self.columns.to_ros(self.runtime.predict_chunk(observation, task or None, guidance), seed)
+        return self.columns.to_ros(self.runtime.predict_chunk(observation, task or None, guidance), commanded)
 
     def _on_done(self, result: InferenceResult) -> None:
         """Worker thread: hand the result to the executor thread."""
