@@ -10,37 +10,25 @@ is needed to write it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
-from lerobot_ros_policy.checkpoint.config import (
-    ACTION,
-    OBS_ENV_STATE,
-    FeatureType,
-    NormalizationMode,
-    parse_policy_config,
-)
-from lerobot_ros_policy.checkpoint.loader import CONFIG_FILE, POSTPROCESSOR_FILE, PREPROCESSOR_FILE, WEIGHTS_FILE
-from lerobot_ros_policy.checkpoint.processors import (
-    BATCH_STEP,
-    DEVICE_STEP,
-    NORMALIZER_STEP,
-    RENAME_STEP,
-    UNNORMALIZER_STEP,
+from lerobot_ros_core.dataset_paths import INFO_PATH
+from lerobot_ros_policy.checkpoint.config import OBS_ENV_STATE, FeatureType, NormalizationMode, parse_policy_config
+from lerobot_ros_policy.checkpoint.writing import (
+    base_config,
+    dataset_policy_features,
+    has_camera,
+    require_chunking,
+    require_mean_std,
+    write_checkpoint,
 )
 from lerobot_ros_policy.runtimes.act.model import ACTArchitecture, ACTModel
 from lerobot_ros_policy.runtimes.act.resnet import BASIC_BLOCK_LAYERS
 
-INFO_FILE = Path("meta/info.json")
-STATS_FILE = Path("meta/stats.json")
-IMAGE_DTYPES = ("image", "video")
-CHANNEL_NAMES = ("channel", "channels")
 N_HEADS = 8  # ACTConfig's default; dim_model must be a multiple of it
 # ACTConfig's default normalization_mapping.
 NORMALIZATION_MAPPING = {
@@ -48,63 +36,6 @@ NORMALIZATION_MAPPING = {
     FeatureType.STATE.value: NormalizationMode.MEAN_STD.value,
     FeatureType.ACTION.value: NormalizationMode.MEAN_STD.value,
 }
-NORMALIZER_EPS = 1e-8  # LeRobot's normalizer steps' default
-PREPROCESSOR_NAME = "policy_preprocessor"
-POSTPROCESSOR_NAME = "policy_postprocessor"
-
-
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing ({what}); is this a LeRobot v3.0 dataset root?")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON: {err}") from err
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def _is_depth(spec: dict[str, Any]) -> bool:
-    info = spec.get("info") or {}
-    return bool(info.get("is_depth_map") or info.get("video.is_depth_map"))
-
-
-def policy_features(dataset_features: dict[str, Any], where: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Dataset features → ACT's `input_features` and `output_features` (as `config.json` writes them).
-
-    LeRobot's `dataset_to_policy_features` rules: image/video → VISUAL `(C, H, W)`,
-    `observation.environment_state` → ENV, other `observation.*` → STATE, `action*` → ACTION; the
-    bookkeeping columns (timestamp, indices) are not features. Depth maps are left out: ACT's ResNet
-    takes RGB only (LeRobot would accept them here and fail in the backbone).
-    """
-    inputs: dict[str, Any] = {}
-    outputs: dict[str, Any] = {}
-    for key, spec in dataset_features.items():
-        shape = [int(d) for d in spec.get("shape", [])]
-        if spec.get("dtype") in IMAGE_DTYPES:
-            if _is_depth(spec):
-                continue
-            names = spec.get("names") or []
-            if len(shape) != 3 or len(names) != 3 or names[2] not in CHANNEL_NAMES or shape[2] != 3:
-                raise ValueError(
-                    f"{where}: image feature '{key}' must be (height, width, 3) RGB, got shape {shape} names {names}"
-                )
-            inputs[key] = {"type": FeatureType.VISUAL.value, "shape": [shape[2], shape[0], shape[1]]}
-        elif key == OBS_ENV_STATE:
-            inputs[key] = {"type": FeatureType.ENV.value, "shape": shape}
-        elif key.startswith("observation"):
-            inputs[key] = {"type": FeatureType.STATE.value, "shape": shape}
-        elif key.startswith(ACTION):
-            outputs[key] = {"type": FeatureType.ACTION.value, "shape": shape}
-    if ACTION not in outputs or len(outputs[ACTION]["shape"]) != 1:
-        raise ValueError(f"{where}: the dataset needs a vector 'action' feature (features: {list(dataset_features)})")
-    if OBS_ENV_STATE not in inputs and not any(f["type"] == FeatureType.VISUAL.value for f in inputs.values()):
-        raise ValueError(
-            f"{where}: ACT needs at least one RGB camera or observation.environment_state among the features "
-            f"(features: {list(dataset_features)})"
-        )
-    return inputs, outputs
 
 
 def act_config(
@@ -121,22 +52,14 @@ def act_config(
     """`config.json` of an ACT policy: every field LeRobot 0.4.4's ACTConfig writes, in its order,
     ACTConfig's defaults except the given ones (no pretrained backbone weights, not pushed to the Hub)."""
     return {
-        "type": "act",
-        "n_obs_steps": 1,
-        "input_features": input_features,
-        "output_features": output_features,
-        "device": "cpu",
-        "use_amp": False,
-        "use_peft": False,
-        "push_to_hub": False,
-        "repo_id": None,
-        "private": None,
-        "tags": None,
-        "license": None,
-        "pretrained_path": None,
-        "chunk_size": chunk_size,
-        "n_action_steps": n_action_steps,
-        "normalization_mapping": dict(NORMALIZATION_MAPPING),
+        **base_config(
+            "act",
+            input_features,
+            output_features,
+            chunk_size=chunk_size,
+            n_action_steps=n_action_steps,
+            normalization_mapping=NORMALIZATION_MAPPING,
+        ),
         "vision_backbone": backbone,
         "pretrained_backbone_weights": None,
         "replace_final_stride_with_dilation": False,
@@ -183,33 +106,6 @@ def random_act_weights(config: dict[str, Any], seed: int) -> dict[str, torch.Ten
     return {f"model.{key}": tensor.detach().contiguous() for key, tensor in model.state_dict().items()}
 
 
-def stats_state(stats: dict[str, Any], where: Path) -> dict[str, torch.Tensor]:
-    """`stats.json` → the (un)normalizer steps' state: `<feature>.<statistic>` float32 tensors of every
-    feature the dataset has statistics for, as LeRobot's normalizer stores the dataset's stats."""
-    state = {}
-    for key, feature_stats in stats.items():
-        if not isinstance(feature_stats, dict):
-            raise ValueError(f"{where}: statistics of '{key}' are not an object")
-        for name, value in feature_stats.items():
-            try:
-                array = np.asarray(value, dtype=np.float64)
-            except (TypeError, ValueError) as err:
-                raise ValueError(f"{where}: statistic '{key}.{name}' is not numeric: {err}") from err
-            state[f"{key}.{name}"] = torch.from_numpy(array).to(torch.float32)
-    return state
-
-
-def _check_normalization_stats(input_features: dict[str, Any], output_features: dict[str, Any], stats: dict) -> None:
-    """Every MEAN_STD-normalized feature needs mean and std (LeRobot refuses to run without them)."""
-    missing = [key for key in (*input_features, *output_features) if not {"mean", "std"} <= set(stats.get(key) or {})]
-    if missing:
-        raise ValueError(f"{STATS_FILE}: no mean/std for {missing}; the checkpoint normalizes them with MEAN_STD")
-
-
-def _write_json(path: Path, data: dict[str, Any], indent: int) -> None:
-    path.write_text(json.dumps(data, indent=indent))
-
-
 def create_random_act_checkpoint(
     output_dir: Path,
     dataset_root: Path,
@@ -236,12 +132,14 @@ def create_random_act_checkpoint(
         raise ValueError(f"backbone '{backbone}' not supported (supported: {sorted(BASIC_BLOCK_LAYERS)})")
     if n_encoder_layers < 1 or n_decoder_layers < 1:
         raise ValueError(f"need at least one encoder and one decoder layer, got {n_encoder_layers}/{n_decoder_layers}")
-    if chunk_size < 1 or not 1 <= n_action_steps <= chunk_size:
-        raise ValueError(f"need 1 ≤ n_action_steps ({n_action_steps}) ≤ chunk_size ({chunk_size})")
-    info = _read_json(dataset_root / INFO_FILE, "the dataset's info")
-    stats = _read_json(dataset_root / STATS_FILE, "the dataset's statistics")
-    input_features, output_features = policy_features(info.get("features") or {}, dataset_root / INFO_FILE)
-    _check_normalization_stats(input_features, output_features, stats)
+    require_chunking(chunk_size, n_action_steps)
+    input_features, output_features, stats = dataset_policy_features(dataset_root)
+    if OBS_ENV_STATE not in input_features and not has_camera(input_features):
+        raise ValueError(
+            f"{dataset_root / INFO_PATH}: ACT needs at least one RGB camera or observation.environment_state "
+            f"among the features (inputs: {list(input_features)})"
+        )
+    require_mean_std([*input_features, *output_features], stats, dataset_root, "the checkpoint")
     config = act_config(
         input_features,
         output_features,
@@ -252,42 +150,4 @@ def create_random_act_checkpoint(
         n_action_steps=n_action_steps,
         backbone=backbone,
     )
-    weights = random_act_weights(config, seed)
-    state = stats_state(stats, dataset_root / STATS_FILE)
-
-    output_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(output_dir / CONFIG_FILE, config, indent=4)
-    save_file(weights, str(output_dir / WEIGHTS_FILE))
-    normalizer_file = f"{PREPROCESSOR_NAME}_step_3_{NORMALIZER_STEP}.safetensors"
-    unnormalizer_file = f"{POSTPROCESSOR_NAME}_step_0_{UNNORMALIZER_STEP}.safetensors"
-    save_file(state, str(output_dir / normalizer_file))
-    save_file(state, str(output_dir / unnormalizer_file))
-    device = {"device": "cpu", "float_dtype": None}
-    normalizer_config = {
-        "eps": NORMALIZER_EPS,
-        "features": {**input_features, **output_features},
-        "norm_map": dict(NORMALIZATION_MAPPING),
-    }
-    preprocessor = {
-        "name": PREPROCESSOR_NAME,
-        "steps": [
-            {"registry_name": RENAME_STEP, "config": {"rename_map": {}}},
-            {"registry_name": BATCH_STEP, "config": {}},
-            {"registry_name": DEVICE_STEP, "config": device},
-            {"registry_name": NORMALIZER_STEP, "config": normalizer_config, "state_file": normalizer_file},
-        ],
-    }
-    postprocessor = {
-        "name": POSTPROCESSOR_NAME,
-        "steps": [
-            {
-                "registry_name": UNNORMALIZER_STEP,
-                "config": {**normalizer_config, "features": dict(output_features)},
-                "state_file": unnormalizer_file,
-            },
-            {"registry_name": DEVICE_STEP, "config": device},
-        ],
-    }
-    _write_json(output_dir / PREPROCESSOR_FILE, preprocessor, indent=2)
-    _write_json(output_dir / POSTPROCESSOR_FILE, postprocessor, indent=2)
-    return output_dir
+    return write_checkpoint(output_dir, dataset_root, config, random_act_weights(config, seed), stats)

@@ -14,28 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
+from lerobot_ros_core.dataset_paths import INFO_PATH
 from lerobot_ros_policy.checkpoint.config import OBS_STATE, FeatureType, NormalizationMode, parse_policy_config
-from lerobot_ros_policy.checkpoint.loader import CONFIG_FILE, POSTPROCESSOR_FILE, PREPROCESSOR_FILE, WEIGHTS_FILE
-from lerobot_ros_policy.checkpoint.processors import (
-    BATCH_STEP,
-    DEVICE_STEP,
-    NORMALIZER_STEP,
-    RENAME_STEP,
-    UNNORMALIZER_STEP,
-)
-from lerobot_ros_policy.checkpoint.random_act import (
-    INFO_FILE,
-    NORMALIZER_EPS,
-    POSTPROCESSOR_NAME,
-    PREPROCESSOR_NAME,
-    STATS_FILE,
-    _read_json,
-    _write_json,
-    policy_features,
-    stats_state,
+from lerobot_ros_policy.checkpoint.writing import (
+    base_config,
+    dataset_policy_features,
+    has_camera,
+    require_chunking,
+    require_mean_std,
+    write_checkpoint,
 )
 from lerobot_ros_policy.runtimes.smolvla.config import SmolVLAArchitecture
 from lerobot_ros_policy.runtimes.smolvla.model import SmolVLAFlowModel
@@ -65,22 +54,14 @@ def smolvla_config(
     """`config.json` of a SmolVLA policy: every field LeRobot 0.4.4's SmolVLAConfig writes, in its
     order, its defaults except the given ones (backbone weights not loaded, not pushed to the Hub)."""
     return {
-        "type": "smolvla",
-        "n_obs_steps": 1,
-        "input_features": input_features,
-        "output_features": output_features,
-        "device": "cpu",
-        "use_amp": False,
-        "use_peft": False,
-        "push_to_hub": False,
-        "repo_id": None,
-        "private": None,
-        "tags": None,
-        "license": None,
-        "pretrained_path": None,
-        "chunk_size": chunk_size,
-        "n_action_steps": n_action_steps,
-        "normalization_mapping": dict(NORMALIZATION_MAPPING),
+        **base_config(
+            "smolvla",
+            input_features,
+            output_features,
+            chunk_size=chunk_size,
+            n_action_steps=n_action_steps,
+            normalization_mapping=NORMALIZATION_MAPPING,
+        ),
         "max_state_dim": 32,
         "max_action_dim": 32,
         "resize_imgs_with_padding": list(resize_imgs_with_padding),
@@ -161,20 +142,11 @@ def create_random_smolvla_checkpoint(
     `policy_postprocessor_step_0_unnormalizer_processor.safetensors`, as LeRobot 0.4.4 saves them.
     """
     output_dir, dataset_root, vlm_path = Path(output_dir), Path(dataset_root), Path(vlm_path).resolve()
-    if chunk_size < 1 or not 1 <= n_action_steps <= chunk_size:
-        raise ValueError(f"need 1 ≤ n_action_steps ({n_action_steps}) ≤ chunk_size ({chunk_size})")
-    info = _read_json(dataset_root / INFO_FILE, "the dataset's info")
-    stats = _read_json(dataset_root / STATS_FILE, "the dataset's statistics")
-    input_features, output_features = policy_features(info.get("features") or {}, dataset_root / INFO_FILE)
-    if OBS_STATE not in input_features or not any(
-        f["type"] == FeatureType.VISUAL.value for f in input_features.values()
-    ):
-        raise ValueError(f"{dataset_root / INFO_FILE}: SmolVLA needs observation.state and at least one RGB camera")
-    missing = [k for k in (OBS_STATE, *output_features) if not {"mean", "std"} <= set(stats.get(k) or {})]
-    if missing:
-        raise ValueError(
-            f"{dataset_root / STATS_FILE}: no mean/std for {missing}; SmolVLA normalizes them with MEAN_STD"
-        )
+    require_chunking(chunk_size, n_action_steps)
+    input_features, output_features, stats = dataset_policy_features(dataset_root)
+    if OBS_STATE not in input_features or not has_camera(input_features):
+        raise ValueError(f"{dataset_root / INFO_PATH}: SmolVLA needs observation.state and at least one RGB camera")
+    require_mean_std([OBS_STATE, *output_features], stats, dataset_root, "SmolVLA")
     config = smolvla_config(
         input_features,
         output_features,
@@ -184,22 +156,6 @@ def create_random_smolvla_checkpoint(
         num_vlm_layers=num_vlm_layers,
         resize_imgs_with_padding=resize_imgs_with_padding,
     )
-    weights = random_smolvla_weights(config, vlm_path, seed)
-    state = stats_state(stats, dataset_root / STATS_FILE)
-
-    output_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(output_dir / CONFIG_FILE, config, indent=4)
-    save_file(weights, str(output_dir / WEIGHTS_FILE))
-    normalizer_file = f"{PREPROCESSOR_NAME}_step_5_{NORMALIZER_STEP}.safetensors"
-    unnormalizer_file = f"{POSTPROCESSOR_NAME}_step_0_{UNNORMALIZER_STEP}.safetensors"
-    save_file(state, str(output_dir / normalizer_file))
-    save_file(state, str(output_dir / unnormalizer_file))
-    device = {"device": "cpu", "float_dtype": None}
-    normalizer_config = {
-        "eps": NORMALIZER_EPS,
-        "features": {**input_features, **output_features},
-        "norm_map": dict(NORMALIZATION_MAPPING),
-    }
     tokenizer_config = {
         "max_length": config["tokenizer_max_length"],
         "task_key": "task",
@@ -208,28 +164,9 @@ def create_random_smolvla_checkpoint(
         "truncation": True,
         "tokenizer_name": str(vlm_path),
     }
-    preprocessor = {
-        "name": PREPROCESSOR_NAME,
-        "steps": [
-            {"registry_name": RENAME_STEP, "config": {"rename_map": {}}},
-            {"registry_name": BATCH_STEP, "config": {}},
-            {"registry_name": NEWLINE_STEP, "config": {}},
-            {"registry_name": TOKENIZER_STEP, "config": tokenizer_config},
-            {"registry_name": DEVICE_STEP, "config": device},
-            {"registry_name": NORMALIZER_STEP, "config": normalizer_config, "state_file": normalizer_file},
-        ],
-    }
-    postprocessor = {
-        "name": POSTPROCESSOR_NAME,
-        "steps": [
-            {
-                "registry_name": UNNORMALIZER_STEP,
-                "config": {**normalizer_config, "features": dict(output_features)},
-                "state_file": unnormalizer_file,
-            },
-            {"registry_name": DEVICE_STEP, "config": device},
-        ],
-    }
-    _write_json(output_dir / PREPROCESSOR_FILE, preprocessor, indent=2)
-    _write_json(output_dir / POSTPROCESSOR_FILE, postprocessor, indent=2)
-    return output_dir
+    language_steps = (
+        {"registry_name": NEWLINE_STEP, "config": {}},
+        {"registry_name": TOKENIZER_STEP, "config": tokenizer_config},
+    )
+    weights = random_smolvla_weights(config, vlm_path, seed)
+    return write_checkpoint(output_dir, dataset_root, config, weights, stats, policy_steps=language_steps)

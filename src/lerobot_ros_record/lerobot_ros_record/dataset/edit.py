@@ -29,12 +29,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lerobot_ros_core.contract import CONTRACT_META_FILE, Contract, ContractError, parse_contract
+from lerobot_ros_core.dataset_paths import INFO_PATH, STATS_PATH
 from lerobot_ros_core.kinematics.ee_features import DerivedFeatures
 
 from . import stats as stats_lib
 from .errors import DatasetError
 from .features import DEFAULT_FEATURES, data_schema, parse_features
-from .layout import INFO_PATH, STATS_PATH, json_bytes
+from .layout import json_bytes
 from .lock import DatasetLock
 
 EPISODES_GLOB = "meta/episodes/chunk-*/file-*.parquet"

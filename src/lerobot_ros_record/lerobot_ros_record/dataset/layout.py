@@ -1,6 +1,7 @@
 """LeRobot v3.0 file layout: every path of a dataset, the chunk/file numbering, the JSON format.
 
-Every module that names a dataset file takes its path from here.
+Every module that names a dataset file takes its path from here; LeRobot's own paths are defined
+in `lerobot_ros_core.dataset_paths` (the policy package reads datasets too), the writer's own here.
 """
 
 from __future__ import annotations
@@ -16,19 +17,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from lerobot_ros_core.dataset_paths import DATA_DIR, DATA_PATH, EPISODES_DIR, EPISODES_PATH, VIDEO_PATH, VIDEOS_DIR
+
 from .errors import CorruptDatasetError, DiskFullError
 
-CODEBASE_VERSION = "v3.0"
-META_DIR = "meta"
-INFO_PATH = "meta/info.json"
-STATS_PATH = "meta/stats.json"
-TASKS_PATH = "meta/tasks.parquet"
-DATA_DIR = "data"
-VIDEOS_DIR = "videos"
-EPISODES_DIR = "meta/episodes"
-DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
-VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
-EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 # Hidden from LeRobot's loader (it only globs data/, meta/episodes/ and the referenced videos).
 STAGING_DIR = ".lerobot_ros_staging"
 LOCK_FILE = ".lerobot_ros_lock"  # exists while a writer holds the dataset (see lock.py)

@@ -19,16 +19,13 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from lerobot_ros_core.dataset_paths import CODEBASE_VERSION, EPISODES_DIR, INFO_PATH, STATS_PATH, TASKS_PATH
+
 from . import stats as stats_lib
 from .errors import CorruptDatasetError, DatasetError
 from .layout import (
-    CODEBASE_VERSION,
     DATA_COLUMNS,
     EPISODES_COLUMNS,
-    EPISODES_DIR,
-    INFO_PATH,
-    STATS_PATH,
-    TASKS_PATH,
     FileIndex,
     corrupt_as_error,
     data_files,

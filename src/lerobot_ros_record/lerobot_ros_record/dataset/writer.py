@@ -28,6 +28,17 @@ from typing import Any
 
 import numpy as np
 
+from lerobot_ros_core.dataset_paths import (
+    CODEBASE_VERSION,
+    DATA_PATH,
+    EPISODES_DIR,
+    INFO_PATH,
+    META_DIR,
+    STATS_PATH,
+    TASKS_PATH,
+    VIDEO_PATH,
+)
+
 from . import stats as stats_lib
 from .buffer import EpisodeBuffer
 from .config import WriterConfig, config_for_resume
@@ -35,17 +46,9 @@ from .errors import CorruptDatasetError, DatasetError, DiskFullError, EncoderErr
 from .features import DEFAULT_FEATURES, DEPTH_FLAG, LEGACY_DEPTH_FLAG, data_schema, parse_features, validate_frame
 from .images import PngEncoder
 from .layout import (
-    CODEBASE_VERSION,
     DATA_COLUMNS,
-    DATA_PATH,
     EPISODES_COLUMNS,
-    EPISODES_DIR,
-    INFO_PATH,
     LOCK_FILE,
-    META_DIR,
-    STATS_PATH,
-    TASKS_PATH,
-    VIDEO_PATH,
     FileIndex,
     data_path,
     disk_full_as_error,

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lerobot_ros_record.dataset.layout import CODEBASE_VERSION, INFO_PATH, NOT_UPLOADED
+from lerobot_ros_core.dataset_paths import CODEBASE_VERSION, INFO_PATH
+from lerobot_ros_record.dataset.layout import NOT_UPLOADED
 
 CODEBASE_TAG = CODEBASE_VERSION
 """LeRobot resolves dataset revisions by this tag (the codebase version)."""

@@ -38,8 +38,8 @@ def open_dataset(
     `absent`: optional features without data, left out of a new dataset (a resumed one keeps its own).
     Raises ContractError when a resumed dataset's features do not match the contract (the writer is closed).
     """
+    from lerobot_ros_core.dataset_paths import INFO_PATH
     from lerobot_ros_record.dataset import DatasetWriter  # pyarrow and PyAV: only once a dataset is opened
-    from lerobot_ros_record.dataset.layout import INFO_PATH
 
     root = Path(root)
     resumed = (root / INFO_PATH).exists()
