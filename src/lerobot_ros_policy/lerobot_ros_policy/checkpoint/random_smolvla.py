@@ -26,9 +26,10 @@ from lerobot_ros_policy.checkpoint.writing import (
     require_mean_std,
     write_checkpoint,
 )
+from lerobot_ros_policy.runtimes.flow_matching.runtime import TOKENIZER_STEP
 from lerobot_ros_policy.runtimes.smolvla.config import SmolVLAArchitecture
 from lerobot_ros_policy.runtimes.smolvla.model import SmolVLAFlowModel
-from lerobot_ros_policy.runtimes.smolvla.runtime import load_backbone_parts
+from lerobot_ros_policy.runtimes.smolvla.runtime import SmolVLARuntime, load_backbone_parts
 
 # SmolVLAConfig's default normalization_mapping.
 NORMALIZATION_MAPPING = {
@@ -36,8 +37,6 @@ NORMALIZATION_MAPPING = {
     FeatureType.STATE.value: NormalizationMode.MEAN_STD.value,
     FeatureType.ACTION.value: NormalizationMode.MEAN_STD.value,
 }
-NEWLINE_STEP = "smolvla_new_line_processor"
-TOKENIZER_STEP = "tokenizer_processor"
 INIT_STD = 0.02  # transformers' initializer_range for the backbone and expert
 
 
@@ -165,7 +164,7 @@ def create_random_smolvla_checkpoint(
         "tokenizer_name": str(vlm_path),
     }
     language_steps = (
-        {"registry_name": NEWLINE_STEP, "config": {}},
+        {"registry_name": SmolVLARuntime.newline_step, "config": {}},
         {"registry_name": TOKENIZER_STEP, "config": tokenizer_config},
     )
     weights = random_smolvla_weights(config, vlm_path, seed)

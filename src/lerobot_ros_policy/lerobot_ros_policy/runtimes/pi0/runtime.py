@@ -16,22 +16,19 @@ from lerobot_ros_policy.checkpoint import (
     OBS_STATE,
     CheckpointFormatError,
     CheckpointNotFoundError,
-    MissingCheckpointFileError,
     PolicyCheckpoint,
     PolicyFeature,
     Postprocessor,
     Preprocessor,
     UnsupportedPolicyError,
 )
-from lerobot_ros_policy.runtimes.base import Observation, PolicyRuntime, PrefixGuidance
-from lerobot_ros_policy.runtimes.flow_matching import euler_sample, guide_from_guidance
+from lerobot_ros_policy.runtimes.base import Observation, PrefixGuidance
+from lerobot_ros_policy.runtimes.flow_matching.runtime import FlowMatchingRuntime
 from lerobot_ros_policy.runtimes.pi0.config import Pi0Architecture
 from lerobot_ros_policy.runtimes.pi0.model import Pi0FlowModel
 from lerobot_ros_policy.runtimes.registry import NATIVE, register_runtime
 from lerobot_ros_policy.runtimes.weights import load_strict
 
-NEWLINE_STEP = "pi0_new_line_processor"
-TOKENIZER_STEP = "tokenizer_processor"
 DEFAULT_TOKENIZER = "google/paligemma-3b-pt-224"
 EMBED_TOKENS = "model.paligemma_with_expert.paligemma.model.language_model.embed_tokens.weight"
 # PaliGemma's output head shares its tensor with the token embedding; LeRobot's save keeps only the
@@ -88,7 +85,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 @register_runtime
-class Pi0Runtime(PolicyRuntime):
+class Pi0Runtime(FlowMatchingRuntime):
     """Pi0 (PaliGemma + Gemma action expert, flow matching); actions equal LeRobot 0.4.4's for the same
     checkpoint, inputs and noise. `tokenizer_path`: folder with PaliGemma's tokenizer (default: the
     name the checkpoint's tokenizer step saved, looked up in the Hub cache). `dtype`: "auto" =
@@ -96,7 +93,7 @@ class Pi0Runtime(PolicyRuntime):
 
     policy_type = "pi0"
     backend = NATIVE
-    supports_prefix_guidance = True
+    newline_step = "pi0_new_line_processor"
 
     def __init__(
         self,
@@ -115,13 +112,7 @@ class Pi0Runtime(PolicyRuntime):
         super().__init__(checkpoint, device)
         self.checkpoint = checkpoint
         self.architecture = Pi0Architecture.from_config(config, str(checkpoint.root / "config.json"))
-        tokenizer_step = checkpoint.preprocessor.find(TOKENIZER_STEP)
-        if tokenizer_step is None:
-            raise MissingCheckpointFileError(
-                f"{checkpoint.preprocessor.source}: no '{TOKENIZER_STEP}' step (Pi0 needs its language tokens)"
-            )
-        self.tokenizer_options = dict(tokenizer_step.config)
-        self.add_newline = checkpoint.preprocessor.find(NEWLINE_STEP) is not None
+        self._read_language_steps(checkpoint, "Pi0")
         self.tokenizer = load_tokenizer(
             str(tokenizer_path or self.tokenizer_options.get("tokenizer_name") or DEFAULT_TOKENIZER)
         )
@@ -131,7 +122,7 @@ class Pi0Runtime(PolicyRuntime):
             camera_inputs,
             self._device,
             rename_map=rename_map,
-            handled_by_runtime={NEWLINE_STEP, TOKENIZER_STEP},
+            handled_by_runtime=self.language_steps,
             reuse_image_buffers=True,
         )
         self.postprocessor = Postprocessor(checkpoint.postprocessor)
@@ -153,33 +144,9 @@ class Pi0Runtime(PolicyRuntime):
             self.model.paligemma_with_expert.to_bfloat16()
 
     @property
-    def rename_map(self) -> dict[str, str]:
-        return dict(self.preprocessor.rename_map)
-
-    @property
     def input_features(self) -> dict[str, PolicyFeature]:
         """As the base class says, without LeRobot's `empty_camera_*` placeholders (filled in here)."""
         return self.preprocessor.caller_features
-
-    def reset(self) -> None:
-        """Pi0 keeps no state between chunks."""
-
-    def tokenize(self, task: str | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The task as LeRobot's pipeline tokenizes it: a trailing newline added (when the checkpoint's
-        pipeline has the newline step), padded/truncated as its tokenizer step says."""
-        text = task or ""
-        if self.add_newline and not text.endswith("\n"):
-            text += "\n"
-        options = self.tokenizer_options
-        encoded = self.tokenizer(
-            [text],
-            max_length=int(options.get("max_length", self.architecture.tokenizer_max_length)),
-            truncation=bool(options.get("truncation", True)),
-            padding=options.get("padding", "max_length"),
-            padding_side=options.get("padding_side", "right"),
-            return_tensors="pt",
-        )
-        return encoded["input_ids"].to(self._device), encoded["attention_mask"].to(self._device, torch.bool)
 
     def prepare_images(self, batch: Mapping[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Cameras in config order, resized with padding to the model's resolution, scaled to [-1, 1];
@@ -216,21 +183,5 @@ class Pi0Runtime(PolicyRuntime):
         images, image_masks = self.prepare_images(batch)
         state = batch[OBS_STATE]
         state = F.pad(state, (0, arch.max_state_dim - state.shape[-1]))
-        shape = (1, arch.chunk_size, arch.max_action_dim)
-        if noise is None:
-            noise = torch.normal(mean=0.0, std=1.0, size=shape, dtype=torch.float32, device=self._device)
-        else:
-            noise = torch.as_tensor(noise, dtype=torch.float32).to(self._device).reshape(shape)
-        guide = None
-        if guidance is not None:
-            guide = guide_from_guidance(
-                guidance,
-                self.postprocessor.normalize,
-                action_dim=self.action_dim,
-                chunk_size=arch.chunk_size,
-                model_action_dim=arch.max_action_dim,
-                device=self._device,
-            )
         velocity = self.model.prepare(images, image_masks, tokens, token_mask, state)
-        actions = euler_sample(velocity, noise, arch.num_steps, guide)[:, :, : self.action_dim]
-        return self.postprocessor(actions)[0].to(torch.float32).numpy()
+        return self._sample(velocity, noise, guidance)

@@ -14,21 +14,18 @@ import torch.nn.functional as F  # noqa: N812
 from lerobot_ros_policy.checkpoint import (
     OBS_STATE,
     CheckpointNotFoundError,
-    MissingCheckpointFileError,
     PolicyCheckpoint,
     Postprocessor,
     Preprocessor,
     UnsupportedPolicyError,
 )
-from lerobot_ros_policy.runtimes.base import Observation, PolicyRuntime, PrefixGuidance
-from lerobot_ros_policy.runtimes.flow_matching import euler_sample, guide_from_guidance
+from lerobot_ros_policy.runtimes.base import Observation, PrefixGuidance
+from lerobot_ros_policy.runtimes.flow_matching.runtime import FlowMatchingRuntime
 from lerobot_ros_policy.runtimes.registry import NATIVE, register_runtime
 from lerobot_ros_policy.runtimes.smolvla.config import SmolVLAArchitecture
 from lerobot_ros_policy.runtimes.smolvla.model import SmolVLAFlowModel
 from lerobot_ros_policy.runtimes.weights import load_strict
 
-NEWLINE_STEP = "smolvla_new_line_processor"
-TOKENIZER_STEP = "tokenizer_processor"
 DEFAULT_VLM = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
 # Saved by LeRobot but never read at inference (the VLM's language-model head).
 UNUSED_WEIGHTS = ("vlm_with_expert.vlm.lm_head.weight",)
@@ -75,7 +72,7 @@ def load_backbone_parts(source: str, tokenizer_source: str) -> tuple[Any, Any]:
 
 
 @register_runtime
-class SmolVLARuntime(PolicyRuntime):
+class SmolVLARuntime(FlowMatchingRuntime):
     """SmolVLA (SmolVLM2 backbone + flow-matching action expert); actions equal LeRobot 0.4.4's for the
     same checkpoint, inputs and noise. `vlm_path`: folder with the backbone's config and tokenizer
     (default: the checkpoint's `vlm_model_name`, a folder or a Hub id in the local cache). `dtype`:
@@ -83,7 +80,7 @@ class SmolVLARuntime(PolicyRuntime):
 
     policy_type = "smolvla"
     backend = NATIVE
-    supports_prefix_guidance = True
+    newline_step = "smolvla_new_line_processor"
 
     def __init__(
         self,
@@ -100,13 +97,7 @@ class SmolVLARuntime(PolicyRuntime):
         super().__init__(checkpoint, device)
         self.checkpoint = checkpoint
         where = str(checkpoint.root / "config.json")
-        tokenizer_step = checkpoint.preprocessor.find(TOKENIZER_STEP)
-        if tokenizer_step is None:
-            raise MissingCheckpointFileError(
-                f"{checkpoint.preprocessor.source}: no '{TOKENIZER_STEP}' step (SmolVLA needs its language tokens)"
-            )
-        self.tokenizer_options = dict(tokenizer_step.config)
-        self.add_newline = checkpoint.preprocessor.find(NEWLINE_STEP) is not None
+        self._read_language_steps(checkpoint, "SmolVLA")
         vlm_source = str(vlm_path or config.raw.get("vlm_model_name") or DEFAULT_VLM)
         tokenizer_source = str(vlm_path or self.tokenizer_options.get("tokenizer_name") or vlm_source)
         vlm_config, self.tokenizer = load_backbone_parts(vlm_source, tokenizer_source)
@@ -116,7 +107,7 @@ class SmolVLARuntime(PolicyRuntime):
             config.input_features,
             self._device,
             rename_map=rename_map,
-            handled_by_runtime={NEWLINE_STEP, TOKENIZER_STEP},
+            handled_by_runtime=self.language_steps,
             reuse_image_buffers=True,
         )
         self.postprocessor = Postprocessor(checkpoint.postprocessor)
@@ -149,30 +140,6 @@ class SmolVLARuntime(PolicyRuntime):
         start = torch.tensor([fake, global_image], dtype=torch.long, device=self._device)
         return start, torch.tensor([fake], dtype=torch.long, device=self._device)
 
-    @property
-    def rename_map(self) -> dict[str, str]:
-        return dict(self.preprocessor.rename_map)
-
-    def reset(self) -> None:
-        """SmolVLA keeps no state between chunks."""
-
-    def tokenize(self, task: str | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The task as LeRobot's pipeline tokenizes it: a trailing newline added (when the checkpoint's
-        pipeline has the newline step), padded/truncated as its tokenizer step says."""
-        text = task or ""
-        if self.add_newline and not text.endswith("\n"):
-            text += "\n"
-        options = self.tokenizer_options
-        encoded = self.tokenizer(
-            [text],
-            max_length=int(options.get("max_length", 512)),
-            truncation=bool(options.get("truncation", True)),
-            padding=options.get("padding", "max_length"),
-            padding_side=options.get("padding_side", "right"),
-            return_tensors="pt",
-        )
-        return encoded["input_ids"].to(self._device), encoded["attention_mask"].to(self._device, torch.bool)
-
     @torch.inference_mode()
     def predict_chunk(
         self,
@@ -194,26 +161,5 @@ class SmolVLARuntime(PolicyRuntime):
                 image = resize_with_pad(image, *arch.resize_imgs_with_padding)
             images.append(image * 2.0 - 1.0)
         state = pad_last_dim(batch[OBS_STATE], arch.max_state_dim)
-        shape = (1, arch.chunk_size, arch.max_action_dim)
-        if noise is None:
-            noise = torch.normal(mean=0.0, std=1.0, size=shape, dtype=torch.float32, device=self._device)
-        else:
-            noise = torch.as_tensor(noise, dtype=torch.float32)
-            if tuple(noise.shape) not in (shape, shape[1:]):
-                raise ValueError(
-                    f"noise of shape {list(noise.shape)}: expected (chunk_size, max_action_dim) = {shape[1:]}"
-                )
-            noise = noise.to(self._device).reshape(shape)
-        guide = None
-        if guidance is not None:
-            guide = guide_from_guidance(
-                guidance,
-                self.postprocessor.normalize,
-                action_dim=self.action_dim,
-                chunk_size=arch.chunk_size,
-                model_action_dim=arch.max_action_dim,
-                device=self._device,
-            )
         velocity = self.model.prepare(images, tokens, token_mask, state, self._image_special_tokens)
-        actions = euler_sample(velocity, noise, arch.num_steps, guide)[:, :, : self.action_dim]
-        return self.postprocessor(actions)[0].to(torch.float32).numpy()
+        return self._sample(velocity, noise, guidance)
