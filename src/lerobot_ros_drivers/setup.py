@@ -13,6 +13,8 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
         (f"share/{package_name}/config", glob("config/*")),
+        # package://lerobot_ros_drivers/description/so101.urdf, as ROS tools resolve robot descriptions
+        (f"share/{package_name}/description", glob(f"{package_name}/description/*.urdf")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

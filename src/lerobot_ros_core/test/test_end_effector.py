@@ -3,6 +3,7 @@ bounded EE targets, unreachable targets, EE features in the contract."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +182,10 @@ def test_contract_ee_stream_feature_renames_and_unrecorded_sources():
         ({"from": "observation.images", "urdf": str(SO101_URDF)}, "not a joint-position feature"),
         ({"from": "observation.state"}, "robot description .* is required"),
         ({"from": "observation.state", "urdf": "missing.urdf"}, "cannot read the robot description"),
+        (
+            {"from": "observation.state", "urdf": "package://no_such_robot_description/urdf/arm.urdf"},
+            "package 'no_such_robot_description' is not installed in a sourced workspace",
+        ),
         ({"from": "observation.state", "urdf": str(SO101_URDF), "frame": "tool0"}, "'tool0' is not a link"),
         ({"from": "observation.state", "urdf": str(SO101_URDF), "joints": ["elbow"]}, "must be joints of feature"),
         ({"from": "observation.state", "urdf": str(SO101_URDF), "mass": 1}, "unknown setting"),
@@ -189,6 +194,27 @@ def test_contract_ee_stream_feature_renames_and_unrecorded_sources():
 def test_contract_ee_errors_name_the_setting(ee, match):
     with pytest.raises(ContractError, match=match):
         parse_contract(contract_with_ee(**{"observation.ee_state": {"ee": ee}}))
+
+
+def test_contract_finds_the_robot_description_in_a_ros_package(tmp_path, monkeypatch):
+    """`package://<package>/<path>` is looked up in the sourced workspaces' share directories, as ROS
+    tools resolve robot descriptions; the stored contract keeps the URI, so it works on another machine."""
+    share = tmp_path / "prefix/share"
+    (share / "ament_index/resource_index/packages").mkdir(parents=True)
+    (share / "ament_index/resource_index/packages/my_arm_description").write_text("")
+    (share / "my_arm_description/urdf").mkdir(parents=True)
+    (share / "my_arm_description/urdf/arm.urdf").write_text(SO101_URDF.read_text())
+    monkeypatch.setenv("AMENT_PREFIX_PATH", f"{tmp_path / 'prefix'}:{os.environ.get('AMENT_PREFIX_PATH', '')}")
+    uri = "package://my_arm_description/urdf/arm.urdf"
+    contract = parse_contract(
+        contract_with_ee(**{"observation.ee_state": {"ee": {"from": "observation.state", "urdf": uri}}})
+    )
+    ee = contract.end_effector("observation.ee_state")
+    assert Path(ee.urdf) == (share / "my_arm_description/urdf/arm.urdf").resolve()
+    assert f"urdf: {uri}" in contract.to_yaml()
+    file_uri = {"from": "observation.state", "urdf": f"file://{SO101_URDF}"}
+    by_file = parse_contract(contract_with_ee(**{"observation.ee_state": {"ee": file_uri}}))
+    assert Path(by_file.end_effector("observation.ee_state").urdf) == SO101_URDF.resolve()
 
 
 def test_orientation_turns_at_most_the_max_rotation_step(solver):

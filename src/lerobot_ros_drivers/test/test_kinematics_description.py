@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
+from lerobot_ros_core.description import resolve_description_path
 from lerobot_ros_core.kinematics.placo_kinematics import ArmKinematics, strip_geometry
 from lerobot_ros_drivers.description import urdf_path, urdf_text
 
@@ -49,6 +50,13 @@ def test_description_has_driver_joints_and_tool_frame(robot):
         assert lower == pytest.approx(-upper, abs=0.1), name
     gripper = joints["gripper"].find("limit")
     assert (float(gripper.get("lower")), float(gripper.get("upper"))) == (-0.174533, 1.74533)
+
+
+@pytest.mark.parametrize("robot", ["so100", "so101"])
+def test_installed_description_is_found_by_its_package_uri(robot, tmp_path):
+    """Contracts and `dataset add-ee --urdf` can name package://lerobot_ros_drivers/description/<robot>.urdf."""
+    path = resolve_description_path(f"package://lerobot_ros_drivers/description/{robot}.urdf", tmp_path)
+    assert path.read_text(encoding="utf-8") == urdf_text(robot)
 
 
 def test_geometry_is_stripped_for_kinematics():

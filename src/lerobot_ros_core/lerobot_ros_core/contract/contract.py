@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from lerobot_ros_core.contract.units import Unit, UnitError, make_unit
+from lerobot_ros_core.description import PACKAGE_SCHEME, resolve_description_path
 
 CONTRACT_META_FILE = "lerobot_ros_contract.yaml"
 """Name of the contract file under a dataset's meta/ folder."""
@@ -445,7 +446,8 @@ class _Parser:
             if not isinstance(value, Mapping) or "ee" not in value:
                 continue
             ee = self.end_effector(f"features.{key}.ee", value["ee"], key, by_key)
-            raw_features[key] = {**value, "ee": {**value["ee"], "urdf": ee.urdf}}
+            if not str(value["ee"]["urdf"]).startswith(PACKAGE_SCHEME):  # package:// URIs stay portable
+                raw_features[key] = {**value, "ee": {**value["ee"], "urdf": ee.urdf}}
             if key in by_key:
                 stream = by_key[key]
                 specs[specs.index(stream)] = replace(
@@ -481,10 +483,14 @@ class _Parser:
             )
         urdf_value = ee.get("urdf")
         if not isinstance(urdf_value, str) or not urdf_value:
-            raise self.error(f"{where}.urdf", "the robot description (URDF file path) is required")
-        urdf = Path(urdf_value) if Path(urdf_value).is_absolute() else self.base_dir / urdf_value
+            raise self.error(
+                f"{where}.urdf", "the robot description (URDF file path or package://<package>/<path>) is required"
+            )
         try:
+            urdf = resolve_description_path(urdf_value, self.base_dir)
             root = ET.fromstring(urdf.read_text(encoding="utf-8"))
+        except FileNotFoundError as error:
+            raise self.error(f"{where}.urdf", f"cannot read the robot description {urdf_value}: {error}") from None
         except (OSError, ET.ParseError) as error:
             raise self.error(f"{where}.urdf", f"cannot read the robot description {urdf}: {error}") from None
         frame = ee.get("frame", DEFAULT_EE_FRAME)

@@ -43,7 +43,9 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         metavar="EE_KEY=JOINT_KEY",
         help="EE feature to add and the joint-position feature it is computed from (repeatable)",
     )
-    add.add_argument("--urdf", required=True, help="robot description (URDF) of the arm")
+    add.add_argument(
+        "--urdf", required=True, help="robot description (URDF) of the arm: a file or package://<package>/<path>"
+    )
     add.add_argument("--frame", default="gripper_frame_link", help="tool frame of the URDF")
     add.add_argument("--joints", nargs="+", default=None, help="arm joints (default: the joint feature's, no gripper)")
     add.add_argument("--gripper", default=None, help="joint reported as ee.gripper_pos (default: 'gripper' if present)")
@@ -55,6 +57,7 @@ def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lerobot_ros_core.contract import ContractError, load_contract
+    from lerobot_ros_core.description import PACKAGE_SCHEME
     from lerobot_ros_record.dataset import DatasetError
     from lerobot_ros_record.dataset.edit import FeatureEdit, edit_dataset
 
@@ -62,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
         contract = load_contract(args.contract) if args.contract else None
         edit = FeatureEdit()
         if args.verb == "add-ee":
-            urdf = str(Path(args.urdf).resolve())
+            urdf = args.urdf if args.urdf.startswith(PACKAGE_SCHEME) else str(Path(args.urdf).resolve())
             for key, source in _pairs(args.feature, "--feature").items():
                 ee = {"from": source, "urdf": urdf, "frame": args.frame}
                 if args.joints:
