@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from lerobot_ros_bringup.graph import Argument, Graph, NodeSpec
 from lerobot_ros_bringup.graph.launch import launch_description
 from lerobot_ros_bringup.testing.launch_standin import assert_same_nodes, launch_standin, launched_nodes
@@ -48,3 +50,12 @@ def test_launch_description_declares_arguments_and_builds_the_runner_nodes(tmp_p
     assert_same_nodes(launched, graph.nodes(overrides, check_executables=False))
     assert launched[0].kwargs["parameters"][0] == {"robot": "so100"}
     assert [node.kwargs["name"] for node in launched] == ["viz", "rviz"]
+
+
+def test_node_parameters_launch_ros_would_refuse_are_caught_here(tmp_path):
+    graph = _graph(tmp_path)
+    for bad in ({"threshold": None}, {"cameras": []}, {"mixed": [1, "a"]}, {"file": tmp_path}):
+        spec = NodeSpec("lerobot_ros_bringup", "visualization_node", name="viz", parameters=[bad])
+        broken = Graph(name="bad", description="", arguments=graph.arguments, build=lambda a, spec=spec: [spec])
+        with launch_standin(), pytest.raises(TypeError, match="launch_ros"):
+            launched_nodes(launch_description(broken), {})

@@ -1,9 +1,9 @@
 """A stand-in for `launch` / `launch_ros`, which are not installable without ROS (DESIGN §8).
 
-It has the constructor signatures the graph adapter uses and records what it is asked to build,
-and `LaunchContext` resolves launch arguments as launch does (override, else declared default),
-so tests can check that a `*.launch.py` file starts the same nodes as the runner. Users with ROS
-run the real packages.
+It has the constructor signatures the graph adapter uses and records what it is asked to build
+(refusing node parameters launch_ros would refuse or retype), and `LaunchContext` resolves launch
+arguments as launch does (override, else declared default), so tests can check that a
+`*.launch.py` file starts the same nodes as the runner. Users with ROS run the real packages.
 """
 
 from __future__ import annotations
@@ -19,6 +19,31 @@ class Recorded:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.args = args
         self.kwargs = kwargs
+
+
+def check_parameter_value(name: str, value: Any) -> None:
+    """Refuse what launch_ros's parameter normalization refuses or changes: it takes strings, numbers,
+    booleans, bytes, nested mappings and non-empty lists of one scalar type (ints and floats mix)."""
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            check_parameter_value(f"{name}.{key}", inner)
+    elif isinstance(value, list | tuple):
+        kinds = {type(element) for element in value}
+        if not value or not kinds <= {str, int, float, bool} or (len(kinds) > 1 and kinds != {int, float}):
+            raise TypeError(f"parameter {name!r}: launch_ros cannot pass the list {value!r} as one typed array")
+    elif not isinstance(value, str | int | float | bytes):
+        raise TypeError(f"parameter {name!r}: launch_ros refuses a {type(value).__name__} value ({value!r})")
+
+
+class _Node(Recorded):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for parameters in kwargs.get("parameters") or []:
+            if isinstance(parameters, Mapping):
+                for name, value in parameters.items():
+                    check_parameter_value(name, value)
+            elif not isinstance(parameters, str):
+                raise TypeError(f"parameter file {parameters!r}: launch_ros takes a path as a string here")
 
 
 class _LaunchConfiguration:
@@ -47,7 +72,7 @@ def launch_standin() -> Iterator[None]:
     for action in ("DeclareLaunchArgument", "OpaqueFunction", "Shutdown"):
         setattr(modules["launch.actions"], action, type(action, (Recorded,), {}))
     modules["launch.substitutions"].LaunchConfiguration = _LaunchConfiguration
-    modules["launch_ros.actions"].Node = type("Node", (Recorded,), {})
+    modules["launch_ros.actions"].Node = type("Node", (_Node,), {})
     saved = {name: sys.modules.get(name) for name in modules}
     sys.modules.update(modules)
     try:
