@@ -4,38 +4,61 @@ postprocessor. Each subclass prepares its images and state and builds the model'
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 
-from lerobot_ros_policy.checkpoint import MissingCheckpointFileError, PolicyCheckpoint, Postprocessor, Preprocessor
+from lerobot_ros_policy.checkpoint import (
+    MissingCheckpointFileError,
+    PolicyCheckpoint,
+    Postprocessor,
+    Preprocessor,
+    UnsupportedPolicyError,
+)
 from lerobot_ros_policy.runtimes.base import PolicyRuntime, PrefixGuidance
 from lerobot_ros_policy.runtimes.flow_matching.rtc import guide_from_guidance
 from lerobot_ros_policy.runtimes.flow_matching.sampling import Velocity, euler_sample
 
 TOKENIZER_STEP = "tokenizer_processor"
+Dtype = Literal["auto", "float32", "bfloat16"]
 TOKENIZER_MAX_LENGTH = 48  # SmolVLAConfig's and PI0Config's default, where neither the step nor the config says
 
 
 class FlowMatchingRuntime(PolicyRuntime):
     """A flow-matching VLA: `tokenizer`, `preprocessor`, `postprocessor` and an `architecture` with
-    `chunk_size`, `max_action_dim` and `num_steps` are set by the subclass's constructor."""
+    `chunk_size`, `max_action_dim` and `num_steps` are set by the subclass's constructor, after
+    this one's."""
 
     supports_prefix_guidance = True
+    display_name: str  # the policy's name in messages
     newline_step: str  # the policy's "add a trailing newline to the task" step
     tokenizer: Any
     preprocessor: Preprocessor
     postprocessor: Postprocessor
     architecture: Any
 
-    def _read_language_steps(self, checkpoint: PolicyCheckpoint, policy_name: str) -> None:
+    def __init__(self, checkpoint: PolicyCheckpoint, device: str = "cpu", dtype: Dtype = "auto") -> None:
+        """Checks the checkpoint's policy type and `dtype` ("auto": bfloat16 backbone on CUDA, as
+        LeRobot runs it there, float32 elsewhere) and reads the language steps of its pipeline."""
+        if checkpoint.config.type != self.policy_type:
+            raise UnsupportedPolicyError(
+                f"{checkpoint.root}: policy type '{checkpoint.config.type}' is not {self.display_name}"
+            )
+        if dtype not in get_args(Dtype):
+            raise ValueError(f"dtype must be 'auto', 'float32' or 'bfloat16', got {dtype!r}")
+        super().__init__(checkpoint, device)
+        self.checkpoint = checkpoint
+        self.dtype = ("bfloat16" if self._device.type == "cuda" else "float32") if dtype == "auto" else dtype
+        self._read_language_steps(checkpoint)
+
+    def _read_language_steps(self, checkpoint: PolicyCheckpoint) -> None:
         """The tokenizer step's options and whether the task gets a trailing newline (the pipeline's say)."""
         tokenizer_step = checkpoint.preprocessor.find(TOKENIZER_STEP)
         if tokenizer_step is None:
             source = checkpoint.preprocessor.source
             raise MissingCheckpointFileError(
-                f"{source}: no '{TOKENIZER_STEP}' step ({policy_name} needs its language tokens)"
+                f"{source}: no '{TOKENIZER_STEP}' step ({self.display_name} needs its language tokens)"
             )
         self.tokenizer_options = dict(tokenizer_step.config)
         default_length = checkpoint.config.raw.get("tokenizer_max_length", TOKENIZER_MAX_LENGTH)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,10 +20,9 @@ from lerobot_ros_policy.checkpoint import (
     PolicyFeature,
     Postprocessor,
     Preprocessor,
-    UnsupportedPolicyError,
 )
 from lerobot_ros_policy.runtimes.base import Observation, PrefixGuidance
-from lerobot_ros_policy.runtimes.flow_matching.runtime import FlowMatchingRuntime
+from lerobot_ros_policy.runtimes.flow_matching.runtime import Dtype, FlowMatchingRuntime
 from lerobot_ros_policy.runtimes.pi0.config import Pi0Architecture
 from lerobot_ros_policy.runtimes.pi0.model import Pi0FlowModel
 from lerobot_ros_policy.runtimes.registry import NATIVE, register_runtime
@@ -36,7 +35,6 @@ EMBED_TOKENS = "model.paligemma_with_expert.paligemma.model.language_model.embed
 TIED_EMBED_TOKENS = "model.paligemma_with_expert.paligemma.lm_head.weight"
 # Saved by LeRobot but never read at inference (the expert's language-model head); not loaded.
 UNUSED_WEIGHTS = ("model.paligemma_with_expert.gemma_expert.lm_head.weight",)
-Dtype = Literal["auto", "float32", "bfloat16"]
 
 
 def resize_with_pad(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -93,6 +91,7 @@ class Pi0Runtime(FlowMatchingRuntime):
 
     policy_type = "pi0"
     backend = NATIVE
+    display_name = "Pi0"
     newline_step = "pi0_new_line_processor"
 
     def __init__(
@@ -104,15 +103,9 @@ class Pi0Runtime(FlowMatchingRuntime):
         tokenizer_path: str | Path | None = None,
         dtype: Dtype = "auto",
     ) -> None:
+        super().__init__(checkpoint, device, dtype)
         config = checkpoint.config
-        if config.type != self.policy_type:
-            raise UnsupportedPolicyError(f"{checkpoint.root}: policy type '{config.type}' is not Pi0")
-        if dtype not in ("auto", "float32", "bfloat16"):
-            raise ValueError(f"dtype must be 'auto', 'float32' or 'bfloat16', got {dtype!r}")
-        super().__init__(checkpoint, device)
-        self.checkpoint = checkpoint
         self.architecture = Pi0Architecture.from_config(config, str(checkpoint.root / "config.json"))
-        self._read_language_steps(checkpoint, "Pi0")
         self.tokenizer = load_tokenizer(
             str(tokenizer_path or self.tokenizer_options.get("tokenizer_name") or DEFAULT_TOKENIZER)
         )
@@ -136,7 +129,6 @@ class Pi0Runtime(FlowMatchingRuntime):
             f"{config.raw.get('action_expert_variant')} expert)",
             assign=True,
         )
-        self.dtype = ("bfloat16" if self._device.type == "cuda" else "float32") if dtype == "auto" else dtype
         # float32 throughout, whatever the file's dtype (LeRobot copies a bfloat16 file into float32
         # parameters); then LeRobot's bfloat16 backbone where asked for.
         self.model.to(self._device, torch.float32).eval().requires_grad_(False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from lerobot_ros_policy.checkpoint import (
     UnsupportedPolicyError,
 )
 from lerobot_ros_policy.runtimes.base import Observation, PrefixGuidance
-from lerobot_ros_policy.runtimes.flow_matching.runtime import FlowMatchingRuntime
+from lerobot_ros_policy.runtimes.flow_matching.runtime import Dtype, FlowMatchingRuntime
 from lerobot_ros_policy.runtimes.registry import NATIVE, register_runtime
 from lerobot_ros_policy.runtimes.smolvla.config import SmolVLAArchitecture
 from lerobot_ros_policy.runtimes.smolvla.model import SmolVLAFlowModel
@@ -29,7 +29,6 @@ from lerobot_ros_policy.runtimes.weights import load_strict
 DEFAULT_VLM = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
 # Saved by LeRobot but never read at inference (the VLM's language-model head).
 UNUSED_WEIGHTS = ("vlm_with_expert.vlm.lm_head.weight",)
-Dtype = Literal["auto", "float32", "bfloat16"]
 
 
 def resize_with_pad(image: torch.Tensor, width: int, height: int) -> torch.Tensor:
@@ -80,6 +79,7 @@ class SmolVLARuntime(FlowMatchingRuntime):
 
     policy_type = "smolvla"
     backend = NATIVE
+    display_name = "SmolVLA"
     newline_step = "smolvla_new_line_processor"
 
     def __init__(
@@ -91,13 +91,9 @@ class SmolVLARuntime(FlowMatchingRuntime):
         vlm_path: str | Path | None = None,
         dtype: Dtype = "auto",
     ) -> None:
+        super().__init__(checkpoint, device, dtype)
         config = checkpoint.config
-        if config.type != self.policy_type:
-            raise UnsupportedPolicyError(f"{checkpoint.root}: policy type '{config.type}' is not SmolVLA")
-        super().__init__(checkpoint, device)
-        self.checkpoint = checkpoint
         where = str(checkpoint.root / "config.json")
-        self._read_language_steps(checkpoint, "SmolVLA")
         vlm_source = str(vlm_path or config.raw.get("vlm_model_name") or DEFAULT_VLM)
         tokenizer_source = str(vlm_path or self.tokenizer_options.get("tokenizer_name") or vlm_source)
         vlm_config, self.tokenizer = load_backbone_parts(vlm_source, tokenizer_source)
@@ -119,14 +115,9 @@ class SmolVLARuntime(FlowMatchingRuntime):
             what=f"SmolVLA described by config.json and backbone '{vlm_source}'",
             unused=UNUSED_WEIGHTS,
         )
-        if dtype == "auto":
-            dtype = "bfloat16" if self._device.type == "cuda" else "float32"
         self.model.to(self._device).eval().requires_grad_(False)
-        if dtype == "bfloat16":  # as LeRobot with a pretrained backbone: VLM and expert in bf16, heads float32
+        if self.dtype == "bfloat16":  # as LeRobot with a pretrained backbone: VLM and expert in bf16, heads float32
             self.model.vlm_with_expert.to(torch.bfloat16)
-        elif dtype != "float32":
-            raise ValueError(f"dtype must be 'auto', 'float32' or 'bfloat16', got {dtype!r}")
-        self.dtype = dtype
         self._image_special_tokens = self._special_tokens() if self.architecture.add_image_special_tokens else None
 
     def _special_tokens(self) -> tuple[torch.Tensor, torch.Tensor]:
