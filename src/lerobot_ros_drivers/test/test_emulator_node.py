@@ -41,7 +41,9 @@ def test_emulator_node_serves_a_calibrated_moving_leader_and_unplugs(tmp_path: P
     limits = arm.codec.lower_limits_rad - 1e-9, arm.codec.upper_limits_rad + 1e-9
     assert all(np.all((s >= limits[0]) & (s <= limits[1])) for s in samples)
 
-    assert ros_probe.call_service("/leader_bus/set_plugged", SetBool, SetBool.Request(data=False)).success
+    assert ros_probe.call_service(
+        "/leader_bus/set_plugged", SetBool, SetBool.Request(data=False), idempotent=True
+    ).success
     assert not link.exists()
     with pytest.raises(PortError):
         arm.read_positions()
@@ -50,7 +52,9 @@ def test_emulator_node_serves_a_calibrated_moving_leader_and_unplugs(tmp_path: P
         "/diagnostics", DiagnosticArray, predicate=lambda m: any(s.message == "unplugged" for s in m.status)
     )
 
-    assert ros_probe.call_service("/leader_bus/set_plugged", SetBool, SetBool.Request(data=True)).success
+    assert ros_probe.call_service(
+        "/leader_bus/set_plugged", SetBool, SetBool.Request(data=True), idempotent=True
+    ).success
     arm.connect()
     assert arm.read_positions().shape == (6,)
     arm.disconnect()

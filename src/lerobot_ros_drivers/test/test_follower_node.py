@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.action import ActionClient
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
@@ -59,17 +58,6 @@ def leader(link: Path, **parameters) -> NodeSpec:
     )
 
 
-def call(probe, name: str, srv_type, request=None, timeout: float = 30.0):
-    """Call an idempotent service, again when no answer comes (a reply can be lost while discovery completes)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return probe.call_service(name, srv_type, request, timeout=min(5.0, max(deadline - time.monotonic(), 0.1)))
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-
-
 def wait_future(future, timeout: float = 30.0):
     deadline = time.monotonic() + timeout
     while not future.done():
@@ -100,28 +88,20 @@ class TrajectoryActionClient:
         from control_msgs.action import FollowJointTrajectory
 
         self.type = FollowJointTrajectory
-        self.client = ActionClient(probe.node, FollowJointTrajectory, name)
-        if not self.client.wait_for_server(timeout_sec=30.0):
-            raise AssertionError(f"action server {name} not available")
+        self.probe = probe
+        self.name = name
         self.feedback: list = []
 
-    def send(self, trajectory, timeout: float = 30.0, **goal_fields):
-        """Send a goal; re-sent when no answer comes (a reply can be lost while DDS discovery completes)."""
+    def send(self, trajectory, **goal_fields):
         goal = self.type.Goal(trajectory=trajectory, **goal_fields)
-        deadline = time.monotonic() + timeout
-        while True:
-            future = self.client.send_goal_async(goal, feedback_callback=lambda f: self.feedback.append(f.feedback))
-            try:
-                handle = wait_future(future, min(5.0, max(deadline - time.monotonic(), 0.1)))
-                break
-            except AssertionError:
-                if time.monotonic() > deadline:
-                    raise
+        handle = self.probe.send_goal(
+            self.type, self.name, goal, feedback_callback=lambda f: self.feedback.append(f.feedback)
+        )
         assert handle.accepted
         return handle
 
     def run(self, trajectory, timeout: float = 30.0, **goal_fields):
-        handle = self.send(trajectory, timeout, **goal_fields)
+        handle = self.send(trajectory, **goal_fields)
         return wait_future(handle.get_result_async(), timeout).result
 
 
@@ -319,7 +299,7 @@ def test_unplug_mid_motion_holds_reports_error_and_reconnects(arm, ros_probe):
     # motion was once over before the unplug on a loaded machine).
     handle = client.send(trajectory_msg([(8.0, [1.0, 0, 0, 0, 0, 0])]))
     ros_probe.wait_until(lambda: latest(states)[0] > 0.2, 10, "motion did not start")
-    reply = call(ros_probe, "/follower_bus/set_plugged", SetBool, SetBool.Request(data=False))
+    reply = ros_probe.call_service("/follower_bus/set_plugged", SetBool, SetBool.Request(data=False), idempotent=True)
     assert reply.success
     result = wait_future(handle.get_result_async(), 20).result
     assert result.error_code != 0 and "bus lost" in result.error_string
@@ -328,7 +308,7 @@ def test_unplug_mid_motion_holds_reports_error_and_reconnects(arm, ros_probe):
     count = len(states)
     time.sleep(1.0)
     assert len(states) - count < 5, "joint_states kept flowing with the bus unplugged"
-    call(ros_probe, "/follower_bus/set_plugged", SetBool, SetBool.Request(data=True))
+    ros_probe.call_service("/follower_bus/set_plugged", SetBool, SetBool.Request(data=True), idempotent=True)
     ros_probe.wait_until(lambda: len(states) > count + 50, 20, "no joint_states after replugging")
     status = diagnostics_of(ros_probe, lambda s: s.level == b"\x00" and values(s)["reconnects"] == "1")
     held = latest(states)[0]
@@ -342,14 +322,14 @@ def test_unplug_mid_motion_holds_reports_error_and_reconnects(arm, ros_probe):
 
 def test_torque_service_rest_pose_and_torque_off_on_shutdown(arm, ros_probe, tmp_path):
     graph, states = arm
-    reply = call(ros_probe, "/follower/move_to_rest", Trigger)
+    reply = ros_probe.call_service("/follower/move_to_rest", Trigger, idempotent=True)
     assert reply.success, reply.message
     ros_probe.wait_until(lambda: abs(latest(states)[1] + 1.6) < 0.05, 15, "rest pose not reached")
-    assert call(ros_probe, "/follower/set_torque", SetBool, SetBool.Request(data=False)).success
+    assert ros_probe.call_service("/follower/set_torque", SetBool, SetBool.Request(data=False), idempotent=True).success
     client = TrajectoryActionClient(ros_probe)
     result = client.run(trajectory_msg([(1.0, [0.0] * 6)]))
     assert "torque is off" in result.error_string
-    assert call(ros_probe, "/follower/set_torque", SetBool, SetBool.Request(data=True)).success
+    assert ros_probe.call_service("/follower/set_torque", SetBool, SetBool.Request(data=True), idempotent=True).success
     # Stop the driver: on_shutdown=torque_off (the default) leaves every motor limp.
     graph.process("follower").process.send_signal(2)
     graph.process("follower").process.wait(timeout=20)

@@ -178,13 +178,13 @@ def test_policy_node_publishes_timed_chunks_and_obeys_services(checkpoint, tmp_p
         assert status.latency_p50 > 0.0 and status.delay_steps >= 1
 
         # Pause: holds, no more chunks; resume: chunks again; reset: counter restarts.
-        assert ros_probe.call_service("/policy/pause", Trigger).success
+        assert ros_probe.call_service("/policy/pause", Trigger, idempotent=True).success
         ros_probe.wait_until(lambda: statuses[-1].state == "paused", timeout=60)
         paused_at = len(chunks)
         ros_probe.wait_until(lambda: statuses[-1].state == "paused" and statuses[-1].queue_depth == 0, timeout=60)
         assert len(chunks) <= paused_at + 1  # at most one that was already being published
         assert ros_probe.call_service("/policy/reset", Trigger).success
-        assert ros_probe.call_service("/policy/resume", Trigger).success
+        assert ros_probe.call_service("/policy/resume", Trigger, idempotent=True).success
         ros_probe.wait_until(lambda: len(chunks) > paused_at + 1, timeout=60, message=graph.describe())
         # The first chunk after the reset, however many came since: its counter restarted.
         assert chunks[paused_at + 1].chunk_index <= 2

@@ -11,7 +11,6 @@ import av
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from rclpy.action import ActionClient
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -60,7 +59,6 @@ class Session:
                 "/cameras/front/image_raw", tools.camera_image(1, 0).__class__, SENSOR_QOS
             ),
         }
-        self.action = ActionClient(probe.node, RecordEpisode, "/recorder/record_episode")
 
     def wait_subscribed(self) -> None:
         self.probe.wait_until(
@@ -70,17 +68,9 @@ class Session:
         )
 
     def start(self, task: str, episode_time_s: float = 0.0):
-        assert self.action.wait_for_server(timeout_sec=60)
-        deadline = time.monotonic() + 90
-        while True:  # a SIGKILLed server lingers in discovery for a while: a goal sent there is lost
-            future = self.action.send_goal_async(RecordEpisode.Goal(task=task, episode_time_s=episode_time_s))
-            try:
-                self.probe.wait_until(future.done, timeout=5)
-                break
-            except AssertionError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("record_episode goal not answered") from None
-        handle = future.result()
+        # A SIGKILLed server lingers in discovery for a while: a goal sent there is lost (and re-sent).
+        goal = RecordEpisode.Goal(task=task, episode_time_s=episode_time_s)
+        handle = self.probe.send_goal(RecordEpisode, "/recorder/record_episode", goal, timeout=90)
         assert handle.accepted
         self.probe.wait_until(
             lambda: self.status and self.status[-1].state == RecorderStatus.STATE_RECORDING,

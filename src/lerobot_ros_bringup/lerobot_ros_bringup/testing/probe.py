@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import rclpy
+from rclpy.action import ActionClient
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 
@@ -27,6 +28,7 @@ class RosProbe:
         self._executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
+        self._action_clients: list[ActionClient] = []  # kept alive: their goal handles use them
 
     def _spin(self) -> None:
         try:
@@ -87,7 +89,25 @@ class RosProbe:
     def publisher(self, topic: str, msg_type: type, qos: QoSProfile | int = 10):
         return self.node.create_publisher(msg_type, topic, qos)
 
-    def call_service(self, name: str, srv_type: type, request: Any = None, timeout: float = 30.0) -> Any:
+    def call_service(
+        self, name: str, srv_type: type, request: Any = None, timeout: float = 30.0, *, idempotent: bool = False
+    ) -> Any:
+        """Call a service and return its response.
+
+        `idempotent`: an unanswered call is repeated every 5 s with a new client (a reply is lost when
+        the server has not matched the client's reply reader yet; see `send_goal`). Others are
+        called once, so a lost reply never runs the service twice.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            attempt = min(5.0, max(deadline - time.monotonic(), 0.1)) if idempotent else timeout
+            try:
+                return self._call_once(name, srv_type, request, attempt)
+            except AssertionError:
+                if not idempotent or time.monotonic() > deadline:
+                    raise
+
+    def _call_once(self, name: str, srv_type: type, request: Any, timeout: float) -> Any:
         client = self.node.create_client(srv_type, name)
         try:
             if not client.wait_for_service(timeout_sec=timeout):
@@ -101,6 +121,40 @@ class RosProbe:
             return future.result()
         finally:
             self.node.destroy_client(client)
+
+    def send_goal(
+        self,
+        action_type: type,
+        name: str,
+        goal: Any,
+        *,
+        timeout: float = 60.0,
+        attempt_s: float = 5.0,
+        feedback_callback: Callable[[Any], None] | None = None,
+    ) -> Any:
+        """Send an action goal; returns its goal handle (accepted or not).
+
+        An unanswered attempt is repeated with a new action client: rmw_fastrtps drops a server's
+        reply when the server has not matched the client's reply reader within 100 ms, and on a
+        loaded machine one client stayed unmatched for over 30 s (re-sending on it never got an
+        answer). A goal re-sent this way replaces the lost one on the server, as any new goal does.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            client = ActionClient(self.node, action_type, name)
+            if not client.wait_for_server(timeout_sec=max(deadline - time.monotonic(), 0.1)):
+                client.destroy()
+                raise AssertionError(f"action server {name} not available within {timeout:.0f} s")
+            future = client.send_goal_async(goal, feedback_callback=feedback_callback)
+            attempt_end = min(time.monotonic() + attempt_s, deadline)
+            while not future.done() and time.monotonic() < attempt_end:
+                time.sleep(0.01)
+            if future.done():
+                self._action_clients.append(client)
+                return future.result()
+            client.destroy()
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"action {name} did not answer a goal within {timeout:.0f} s")
 
     def wait_until(self, condition: Callable[[], bool], timeout: float = 30.0, message: str = "") -> None:
         deadline = time.monotonic() + timeout
