@@ -92,6 +92,10 @@ def main() -> None:
     print(
         f"policy node: IK per EE action (30-action chunk):  {chunk_us / 30:8.1f} us ({chunk_us / 1e3:.1f} ms per chunk)"
     )
+    queued = np.column_stack([path, np.full(30, 0.5)])[:20]  # 20 steps still queued: each solved from the queue
+    spliced_us = per_call_us(lambda: actions.to_ros(chunk, queued), 50)
+    per_chunk = f"{spliced_us / 1e3:.1f} ms per chunk"
+    print(f"  same chunk over 20 queued steps (FK of each):   {spliced_us / 30:8.1f} us ({per_chunk})")
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "joint"
