@@ -17,6 +17,15 @@ from lerobot_ros_msgs.msg import EpisodeEvent
 
 def main():
     rclpy.init(args=sys.argv)
+    try:
+        run()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        if rclpy.ok():
+            raise  # a Ctrl-C while starting makes rclpy calls fail on the dead context: a stop
+
+def run():
     node = rclpy.create_node("talker")
     node.declare_parameter("task", "default task")
     node.declare_parameter("episode_index", 0)
@@ -34,10 +43,7 @@ def main():
     if exit_after > 0:
         node.create_timer(exit_after, lambda: sys.exit(3))
     print("talker up", flush=True)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    rclpy.spin(node)
 
 main()
 """
@@ -50,6 +56,15 @@ from lerobot_ros_msgs.msg import EpisodeEvent
 
 def main():
     rclpy.init(args=sys.argv)
+    try:
+        run()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        if rclpy.ok():
+            raise  # a Ctrl-C while starting makes rclpy calls fail on the dead context: a stop
+
+def run():
     node = rclpy.create_node("relay")
     node.declare_parameter("suffix", "")
     pub = node.create_publisher(EpisodeEvent, "relayed", 10)
@@ -59,10 +74,7 @@ def main():
         pub.publish(msg)
 
     node.create_subscription(EpisodeEvent, "events", on_event, 10)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    rclpy.spin(node)
 
 main()
 """
@@ -93,6 +105,21 @@ class Guard(rclpy.node.Node):  # a node with a shutdown hook (like the follower'
 raise SystemExit(run_node(Guard))
 """
 
+SLOW_START = """
+import time
+import rclpy.node
+from lerobot_ros_core.node.node_main import run_node
+
+class SlowStart(rclpy.node.Node):  # a constructor that takes a while (a checkpoint loading)
+
+    def __init__(self):
+        print("starting", flush=True)
+        time.sleep(3.0)
+        super().__init__("slow_start")
+
+raise SystemExit(run_node(SlowStart))
+"""
+
 SLEEPER = """
 import signal, subprocess, sys, time
 signal.signal(signal.SIGINT, signal.SIG_IGN)  # a node that ignores Ctrl-C, with a child process
@@ -104,7 +131,8 @@ time.sleep(600)
 
 @pytest.fixture(scope="session")
 def fake_overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An install prefix with package `runner_test_pkg` (talker, relay, sleeper, finisher, guard) on the path."""
+    """An install prefix with package `runner_test_pkg` on the path: talker, relay, sleeper, finisher,
+    guard, slow_start."""
     prefix = tmp_path_factory.mktemp("overlay")
     (prefix / "share/ament_index/resource_index/packages").mkdir(parents=True)
     (prefix / "share/ament_index/resource_index/packages/runner_test_pkg").write_text("")
@@ -116,6 +144,7 @@ def fake_overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("sleeper", SLEEPER),
         ("finisher", FINISHER),
         ("guard", GUARD),
+        ("slow_start", SLOW_START),
     ):
         path = bin_dir / name
         path.write_text(f"#!{sys.executable}\n" + textwrap.dedent(code))

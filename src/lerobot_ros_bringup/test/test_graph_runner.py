@@ -194,6 +194,29 @@ def test_back_to_back_signals_always_stop_the_runner_and_run_shutdown_hooks(fake
         assert mark.read_text() == "shutdown hook ran", "".join(lines) + out
 
 
+def test_ctrl_c_while_a_node_is_starting_is_a_stop_not_a_failure(fake_overlay):
+    """A node whose constructor is still running (loading a checkpoint) when Ctrl-C comes exits 0."""
+    script = (
+        "import sys\n"
+        "from lerobot_ros_bringup.graph import NodeSpec\n"
+        "from lerobot_ros_bringup.runner import GraphRunner\n"
+        "from lerobot_ros_bringup.runner.command import run_in_foreground\n"
+        "sys.exit(run_in_foreground(GraphRunner([NodeSpec('runner_test_pkg', 'slow_start', name='slow')])))\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "[slow] starting" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, "".join(lines) + out
+    assert "slow_start: stopped while starting" in out
+    assert "Traceback" not in out and "cannot start" not in out
+
+
 GRAPH = Graph(
     name="demo",
     description="a test graph",
@@ -231,7 +254,8 @@ def test_bad_arguments_fail_before_anything_starts(fake_overlay, arguments, mess
 def test_unknown_executable_and_package_are_named(fake_overlay):
     with pytest.raises(
         GraphError,
-        match="package 'runner_test_pkg' has no executable 'listener'; it has: finisher, guard, relay, sleeper, talker",
+        match="package 'runner_test_pkg' has no executable 'listener'; "
+        "it has: finisher, guard, relay, sleeper, slow_start, talker",
     ):
         GraphRunner([NodeSpec("runner_test_pkg", "listener", name="x")])
     with pytest.raises(GraphError, match="package 'no_such_pkg' not found"):

@@ -6,7 +6,8 @@
 A node whose constructor raises (bad parameters, missing device, wrong checkpoint) prints one line,
 `<executable>: cannot start: <reason>`, and exits with code 1, so the runner and launch report
 it; errors of the suite carry their precise reason, anything else also gets a traceback. Ctrl-C
-and a launch shutdown exit with 0 after the node's `shutdown()` hook (e.g. torque off) has run. A
+and a launch shutdown exit with 0 after the node's `shutdown()` hook (e.g. torque off) has run,
+and also while the node is still starting (its constructor then fails on the dead context). A
 node that ends by itself sets its `finished` (a threading.Event) and exits with 0 the same way.
 """
 
@@ -30,19 +31,26 @@ def _is_expected(error: Exception) -> bool:
 def run_node(factory: Callable[[], Node], *, threads: int = 1, args: list[str] | None = None) -> int:
     """Run one node until shutdown; `threads` > 1 for nodes whose callbacks may block (actions)."""
     rclpy.init(args=sys.argv if args is None else args)
+    name = Path(sys.argv[0]).name
     try:
         node = factory()
-    except Exception as error:
+    except (Exception, KeyboardInterrupt) as error:
+        stopped = isinstance(error, KeyboardInterrupt) or not rclpy.ok()
+        rclpy.try_shutdown()
+        if stopped:
+            # Ctrl-C or a launch shutdown while the node was starting (a checkpoint loading, a port
+            # opening): the constructor then fails on the dead context. A stop, not a failure.
+            print(f"{name}: stopped while starting", file=sys.stderr, flush=True)
+            return 0
         if not _is_expected(error):
             traceback.print_exc()
-        print(f"{Path(sys.argv[0]).name}: cannot start: {error}", file=sys.stderr, flush=True)
-        rclpy.try_shutdown()
+        print(f"{name}: cannot start: {error}", file=sys.stderr, flush=True)
         return 1
     executor = SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
-    executor.add_node(node)
     finished = getattr(node, "finished", None)
     code = 0
     try:
+        executor.add_node(node)
         if finished is None:
             executor.spin()
         else:
