@@ -94,33 +94,27 @@ class RosProbe:
     ) -> Any:
         """Call a service and return its response.
 
-        `idempotent`: an unanswered call is repeated every 5 s with a new client (a reply is lost when
-        the server has not matched the client's reply reader yet; see `send_goal`). Others are
-        called once, so a lost reply never runs the service twice.
+        `idempotent`: an unanswered call is made again every 5 s (see `send_goal` for why replies get
+        lost). Others are called once, so a lost reply never runs the service twice.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            attempt = min(5.0, max(deadline - time.monotonic(), 0.1)) if idempotent else timeout
-            try:
-                return self._call_once(name, srv_type, request, attempt)
-            except AssertionError:
-                if not idempotent or time.monotonic() > deadline:
-                    raise
 
-    def _call_once(self, name: str, srv_type: type, request: Any, timeout: float) -> Any:
-        client = self.node.create_client(srv_type, name)
-        try:
-            if not client.wait_for_service(timeout_sec=timeout):
+        def new_client(wait_s: float) -> Any:
+            client = self.node.create_client(srv_type, name)
+            if not client.wait_for_service(timeout_sec=wait_s):
+                self.node.destroy_client(client)
                 raise AssertionError(f"service {name} not available within {timeout:.0f} s")
-            future = client.call_async(request if request is not None else srv_type.Request())
-            deadline = time.monotonic() + timeout
-            while not future.done():
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"service {name} did not answer within {timeout:.0f} s")
-                time.sleep(0.01)
-            return future.result()
-        finally:
-            self.node.destroy_client(client)
+            return client
+
+        client, response = self._first_answer(
+            f"service {name}",
+            new_client,
+            lambda client: client.call_async(request if request is not None else srv_type.Request()),
+            self.node.destroy_client,
+            timeout=timeout,
+            attempt_s=5.0 if idempotent else timeout,
+        )
+        self.node.destroy_client(client)
+        return response
 
     def send_goal(
         self,
@@ -129,32 +123,64 @@ class RosProbe:
         goal: Any,
         *,
         timeout: float = 60.0,
-        attempt_s: float = 5.0,
         feedback_callback: Callable[[Any], None] | None = None,
     ) -> Any:
-        """Send an action goal; returns its goal handle (accepted or not).
+        """Send an action goal; returns its goal handle (accepted or not). An unanswered goal is sent
+        again every 5 s; a goal re-sent replaces the lost one on the server, as any new goal does."""
 
-        An unanswered attempt is repeated with a new action client: rmw_fastrtps drops a server's
-        reply when the server has not matched the client's reply reader within 100 ms, and on a
-        loaded machine one client stayed unmatched for over 30 s (re-sending on it never got an
-        answer). A goal re-sent this way replaces the lost one on the server, as any new goal does.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
+        def new_client(wait_s: float) -> ActionClient:
             client = ActionClient(self.node, action_type, name)
-            if not client.wait_for_server(timeout_sec=max(deadline - time.monotonic(), 0.1)):
+            if not client.wait_for_server(timeout_sec=wait_s):
                 client.destroy()
                 raise AssertionError(f"action server {name} not available within {timeout:.0f} s")
-            future = client.send_goal_async(goal, feedback_callback=feedback_callback)
+            return client
+
+        client, handle = self._first_answer(
+            f"action {name}",
+            new_client,
+            lambda client: client.send_goal_async(goal, feedback_callback=feedback_callback),
+            ActionClient.destroy,
+            timeout=timeout,
+            attempt_s=5.0,
+        )
+        self._action_clients.append(client)  # its goal handle uses it
+        return handle
+
+    @staticmethod
+    def _first_answer(
+        what: str,
+        new_client: Callable[[float], Any],
+        send: Callable[[Any], Any],
+        destroy: Callable[[Any], None],
+        *,
+        timeout: float,
+        attempt_s: float,
+        sends_per_client: int = 3,
+    ) -> tuple[Any, Any]:
+        """(client, result) of the first answered `send`, re-sent every `attempt_s` until `timeout`.
+
+        rmw_fastrtps drops a reply when the server has not matched the client's reply reader within
+        100 ms of the request. A new client's first request often comes that early, so a request is
+        re-sent on the same client; after `sends_per_client` unanswered ones the client is replaced
+        (in one CI run a client stayed unmatched for over 30 s).
+        """
+        deadline = time.monotonic() + timeout
+        client, sends = None, 0
+        while True:
+            if client is None or sends == sends_per_client:
+                if client is not None:
+                    destroy(client)
+                client, sends = new_client(max(deadline - time.monotonic(), 0.1)), 0
+            future = send(client)
+            sends += 1
             attempt_end = min(time.monotonic() + attempt_s, deadline)
             while not future.done() and time.monotonic() < attempt_end:
                 time.sleep(0.01)
             if future.done():
-                self._action_clients.append(client)
-                return future.result()
-            client.destroy()
+                return client, future.result()
             if time.monotonic() >= deadline:
-                raise AssertionError(f"action {name} did not answer a goal within {timeout:.0f} s")
+                destroy(client)
+                raise AssertionError(f"{what} did not answer within {timeout:.0f} s")
 
     def wait_until(self, condition: Callable[[], bool], timeout: float = 30.0, message: str = "") -> None:
         deadline = time.monotonic() + timeout
