@@ -2,9 +2,10 @@
 
 The contract's `action` feature is an EE feature (`ee:` setting) of a joint-position feature: that
 feature names the arm joints, the gripper joint and the gripper's dataset unit. Each chunk is
-solved target by target (`EndEffectorSolver.solve_sequence`): where the chunk overlaps the queued
-joints, each target from the queued command before it, so the step at which the executor splices
-the chunk in is bounded like every other; past the queue, from the previous solution. Targets are
+solved target by target (`EndEffectorSolver.solve_sequence`): up to the step where the chunk is
+expected to take over (the node passes the queued joints that far), each target from the queued
+command before it, so the splice is bounded like every other step; after it, from the previous
+solution, so the chunk follows its own targets. Targets are
 clipped to the workspace box and moved at most `max_step` metres (and `max_rotation_step` radians)
 per step. One unreachable target rejects the whole chunk (`UnreachableTargetError`): the executor
 then holds where the arm is heading.

@@ -337,10 +337,13 @@ class PolicyNode(Node):
         self._joint_state = dict(zip(msg.name, msg.position, strict=False))
 
     def _commanded_joints(self, request: InferenceRequest) -> np.ndarray | None:
-        """EE actions: what IK starts from, the queued joints from the request's step on, else the
-        arm's latest joint state (one row); None before any joint state arrived."""
+        """EE actions: what IK starts from. The queued joints from the request's step up to where the
+        chunk is expected to take over (its `delay`): IK solves that first new action from the queued
+        command before it and chains from there, so the splice is one bounded step and the rest of
+        the chunk follows the new targets. Else the arm's latest joint state (one row); None before
+        any joint state arrived."""
         if len(request.prefix):
-            return request.prefix
+            return request.prefix[: request.delay + 1]
         if all(joint in self._joint_state for joint in self.columns.joints):
             return np.array([[self._joint_state[joint] for joint in self.columns.joints]])
         return None
